@@ -1,0 +1,1 @@
+//! chorus-chain (skeleton; filled in by its issue).

@@ -1,0 +1,1 @@
+//! chorus-consensus (skeleton; filled in by its issue).

@@ -1,0 +1,1 @@
+//! chorus-crypto (skeleton; filled in by its issue).

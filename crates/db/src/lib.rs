@@ -1,0 +1,1 @@
+//! chorus-db (skeleton; filled in by its issue).

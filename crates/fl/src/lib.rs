@@ -1,0 +1,1 @@
+//! chorus-fl (skeleton; filled in by its issue).

@@ -1,0 +1,1 @@
+//! chorus-node (skeleton; filled in by its issue).

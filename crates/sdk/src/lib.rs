@@ -1,0 +1,1 @@
+//! chorus-sdk (skeleton; filled in by its issue).

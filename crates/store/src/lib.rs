@@ -1,0 +1,1 @@
+//! chorus-store (skeleton; filled in by its issue).

@@ -1,0 +1,1 @@
+//! chorus-trainer (skeleton; filled in by its issue).

@@ -1,0 +1,1 @@
+//! chorus-types (skeleton; filled in by its issue).
