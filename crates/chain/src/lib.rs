@@ -1,1 +1,32 @@
-//! chorus-chain (skeleton; filled in by its issue).
+//! The Chorus state machine: a pure, deterministic function from (state snapshot, block context,
+//! transactions) to (state changes, receipts, events, next validator set).
+//!
+//! Transactions go through three phases (`docs/ledger.md`): [`check_stateless`] on bytes,
+//! [`check_stateful`] on a snapshot (the mempool), and [`execute_block`]. State is organised in
+//! [`components`] (bank, genesis, validators; staking, registry, learning, … slot in the same
+//! way), with every key in [`state_key`].
+//!
+//! This crate must not do I/O, read clocks, draw entropy, use floats in state, or iterate hash maps
+//! (enforced in part by `clippy.toml`). Storage is reached only through [`state::StateRead`];
+//! persisting a [`state::ChangeSet`] is the host's job (`chorus-db`).
+#![forbid(unsafe_code)]
+
+mod block;
+mod check;
+mod codec;
+pub mod components;
+mod error;
+pub mod invariants;
+pub mod state;
+pub mod state_key;
+
+pub use block::{BlockContext, BlockError, BlockOutcome, execute_block};
+pub use check::{VerifiedTx, account_nonce, check_stateful, check_stateless};
+pub use chorus_types::ValidatorInfo;
+pub use components::genesis::init_genesis;
+pub use error::{GenesisError, TxError};
+
+/// The active validator set stored in `state` (see [`components::validators::validator_set`]).
+pub fn validator_set(state: &dyn state::StateRead) -> Result<Vec<ValidatorInfo>, TxError> {
+    components::validators::validator_set(state)
+}

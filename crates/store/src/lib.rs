@@ -1,1 +1,44 @@
-//! chorus-store (skeleton; filled in by its issue).
+//! `chorus-store`: the content-addressed blob store of Chorus (DESIGN.md §5).
+//!
+//! A blob is addressed by its BLAKE3 root ([`BlobId`]); a pre-order bao-tree outboard with 16 KiB
+//! chunk groups lets any reader verify any byte range against the id while streaming. The crate
+//! provides storage backends ([`FsBackend`], [`MemBackend`]) behind [`BlobBackend`], an axum HTTP
+//! server ([`router`], [`serve`]) with signed (EIP-191) access to private namespaces, quotas and
+//! rate limits, a resilient verifying client ([`StoreClient`]), committee sealing ([`seal`]/[`open`]),
+//! retention ([`PinSet`], [`gc`]), storage challenges ([`challenge`]/[`verify_challenge`]) and a
+//! benchmark ([`bench`]).
+//!
+//! It must not: return unverified bytes from the client, make a half-written upload visible, hold
+//! or accept private keys over the wire, or touch ledger state (pins come in through [`PinSet`]).
+//! See `docs/store.md` for the wire formats.
+
+pub mod bench;
+mod challenge;
+mod client;
+mod error;
+mod gc;
+mod id;
+mod limits;
+mod seal;
+mod server;
+mod backend;
+mod auth;
+mod sig;
+mod verify;
+
+pub use auth::{
+    canonical_request, sign_request, RequestSigner, SignedHeaders, HDR_ADDRESS, HDR_DIGEST, HDR_NONCE,
+    HDR_SIGNATURE, HDR_TIMESTAMP,
+};
+pub use backend::{BlobBackend, BlobData, BlobMeta, BlobWriter, FsBackend, MemBackend};
+pub use challenge::{challenge, challenge_ranges, verify_challenge, ChallengeProof};
+pub use client::{BreakerState, ClientOptions, StoreClient};
+pub use error::Error;
+pub use gc::{gc, GcReport, NoPins, PinSet};
+pub use id::{validate_namespace, BlobId};
+pub use limits::{Quota, RateLimit};
+pub use seal::{open, seal, SealPublicKey, SealSecretKey};
+pub use server::{
+    router, serve, serve_listener, NamespaceConfig, PutResponse, StoreConfig, StoreState,
+};
+pub use verify::{create_outboard, outboard_size, verify_blob, StreamVerifier, CHUNK_GROUP_LOG};

@@ -1,0 +1,156 @@
+//! Phase 3: executing a block of verified transactions.
+
+use chorus_types::{CommitInfo, Event, Hash, Height, Receipt, ValidatorInfo};
+
+use crate::check::{VerifiedTx, check_payable};
+use crate::codec::{read, write};
+use crate::components::{self, TxContext, bank, validators};
+use crate::state::{ChangeSet, StateDelta, StateRead};
+use crate::{TxError, state_key};
+
+/// What the host tells the state machine about the block being executed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockContext {
+    /// Chain id.
+    pub chain_id: u64,
+    /// Height of this block.
+    pub height: Height,
+    /// Block time from the header, ms since the Unix epoch.
+    pub time_ms: u64,
+    /// Consensus key of the proposer.
+    pub proposer: [u8; 32],
+    /// Block randomness: the previous block's hash.
+    pub randomness: Hash,
+    /// Who precommitted the previous block.
+    pub last_commit: Option<CommitInfo>,
+}
+
+impl BlockContext {
+    /// A context for the block after the last executed one (used by mempool checks): height + 1,
+    /// the last block's time, no proposer, zero randomness.
+    pub fn next_after(state: &dyn StateRead, chain_id: u64) -> Result<BlockContext, TxError> {
+        let height = read::<u64>(state, state_key::LAST_HEIGHT)?.unwrap_or(0);
+        let time_ms = read::<u64>(state, state_key::LAST_TIME_MS)?.unwrap_or(0);
+        Ok(BlockContext {
+            chain_id,
+            height: height.saturating_add(1),
+            time_ms,
+            proposer: [0; 32],
+            randomness: Hash::ZERO,
+            last_commit: None,
+        })
+    }
+}
+
+/// Everything a block did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockOutcome {
+    /// State writes to persist atomically with the block.
+    pub changes: ChangeSet,
+    /// One receipt per transaction, in order.
+    pub receipts: Vec<Receipt>,
+    /// Block-level events from `begin_block` / `end_block` hooks (transaction events are in the
+    /// receipts).
+    pub events: Vec<Event>,
+    /// The validator set after this block (for the next height).
+    pub validator_set: Vec<ValidatorInfo>,
+}
+
+/// Why a block could not be executed at all (as opposed to a transaction failing).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BlockError {
+    /// A `begin_block` / `end_block` hook or the validator-set computation failed: a bug or
+    /// corrupt state; the host must halt rather than commit.
+    #[error("block hook failed: {0}")]
+    Hook(TxError),
+}
+
+fn execute_tx(
+    delta: &mut StateDelta<'_>,
+    ctx: &BlockContext,
+    tx: &VerifiedTx,
+    index: u32,
+) -> Receipt {
+    let mut receipt = Receipt {
+        tx_hash: tx.hash(),
+        height: ctx.height,
+        index,
+        result: Ok(()),
+        fee_paid: 0,
+        events: Vec::new(),
+    };
+    // Transactions that cannot pay change nothing (no fee, no nonce bump).
+    let payable = if tx.tx().chain_id != ctx.chain_id {
+        Err(TxError::WrongChainId { expected: ctx.chain_id, got: tx.tx().chain_id })
+    } else {
+        check_payable(delta, tx)
+    };
+    if let Err(e) = payable {
+        receipt.result = Err(e.to_failure());
+        return receipt;
+    }
+    let sender = tx.sender();
+    let fee = tx.tx().fee;
+    let mut events = Vec::new();
+    let charged: Result<(), TxError> = (|| {
+        bank::charge_fee(delta, &sender, fee, &mut events)?;
+        let nonce = tx.tx().nonce.checked_add(1).ok_or(TxError::Overflow)?;
+        write(delta, state_key::nonce(&sender), &nonce);
+        Ok(())
+    })();
+    if let Err(e) = charged {
+        // Unreachable after check_payable unless state is corrupt; nothing was kept.
+        receipt.result = Err(e.to_failure());
+        return receipt;
+    }
+    receipt.fee_paid = fee;
+
+    // Messages run in a child overlay: all of them apply, or none.
+    let tctx = TxContext { block: ctx, sender, tx_hash: tx.hash() };
+    let mut msg_events = Vec::new();
+    let outcome = {
+        let mut child = delta.child();
+        let r = tx
+            .tx()
+            .msgs
+            .iter()
+            .try_for_each(|m| components::execute(&mut child, &tctx, m, &mut msg_events));
+        r.map(|()| child.into_changes())
+    };
+    match outcome {
+        Ok(changes) => {
+            delta.absorb(changes);
+            events.extend(msg_events);
+        }
+        Err(e) => receipt.result = Err(e.to_failure()),
+    }
+    receipt.events = events;
+    receipt
+}
+
+/// Phase 3: executes `txs` in order on top of `state` and returns the changes, receipts, events
+/// and the next validator set. Deterministic: the same inputs give the same outcome.
+///
+/// Per transaction: if it cannot pay (wrong chain, nonce ≠ expected, fee < minimum, balance <
+/// fee) it gets a failed receipt and changes nothing; otherwise the fee is burnt and the nonce
+/// bumped, then the messages run all-or-nothing — a failing message reverts all message effects
+/// but not the fee and nonce.
+pub fn execute_block(
+    state: &dyn StateRead,
+    ctx: &BlockContext,
+    txs: &[VerifiedTx],
+) -> Result<BlockOutcome, BlockError> {
+    let mut delta = StateDelta::new(state);
+    let mut events = Vec::new();
+    write(&mut delta, state_key::LAST_HEIGHT.to_vec(), &ctx.height);
+    write(&mut delta, state_key::LAST_TIME_MS.to_vec(), &ctx.time_ms);
+    components::begin_block(&mut delta, ctx, &mut events).map_err(BlockError::Hook)?;
+    let mut receipts = Vec::with_capacity(txs.len());
+    for (i, tx) in txs.iter().enumerate() {
+        let index = u32::try_from(i).unwrap_or(u32::MAX);
+        receipts.push(execute_tx(&mut delta, ctx, tx, index));
+    }
+    components::end_block(&mut delta, ctx, &mut events).map_err(BlockError::Hook)?;
+    let validator_set = validators::validator_set(&delta).map_err(BlockError::Hook)?;
+    Ok(BlockOutcome { changes: delta.into_changes(), receipts, events, validator_set })
+}

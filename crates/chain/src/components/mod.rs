@@ -1,0 +1,102 @@
+//! Components: the modules of the state machine (spec DESIGN §2 "Components").
+//!
+//! # Adding a component
+//! Each component is one file here (`bank.rs`, later `staking.rs`, `registry.rs`, `learning.rs`,
+//! `storage.rs`, `compute.rs`) owning:
+//! - its message enum in `chorus-types` (`Msg::<Component>(…)`, **appended** as a new variant so
+//!   existing indices stay stable; bump `Msg::VARIANTS`);
+//! - its state keys in [`crate::state_key`] under its own prefix, its params in
+//!   `chorus_types::Params` (a new field with `#[serde(default)]`);
+//! - up to six functions, wired into the dispatchers below with one `match` arm or one call each:
+//!   - `check_stateless(&Msg) -> Result<(), TxError>`: shape checks, no state (zero amounts, …);
+//!   - `spend(&Msg) -> Amount`: tokens the message takes from the sender's liquid balance, so
+//!     `check_stateful` can require `balance ≥ fee + Σ spend` before a tx enters the mempool;
+//!   - `check_stateful(&dyn StateRead, &TxContext, &Msg) -> Result<(), TxError>`: preconditions
+//!     the mempool checks on a snapshot (optional);
+//!   - `execute(&mut StateDelta, &TxContext, &Msg, &mut Vec<Event>) -> Result<(), TxError>`: the
+//!     state transition. It runs inside a child overlay: an `Err` reverts every write of the whole
+//!     transaction's messages (the fee stays charged), so write freely and fail late if needed;
+//!   - `begin_block` / `end_block(&mut StateDelta, &BlockContext, &mut Vec<Event>)`: per-block
+//!     hooks (reward distribution, unbonding queues, round deadlines), run in component order;
+//!   - `init_genesis(&mut StateDelta, &Genesis)`.
+//! - Moving tokens goes through [`bank`]'s `move_*` / `mint_*` / `burn_*` helpers only, so the
+//!   supply invariant (`crate::invariants`) holds by construction. Escrow and bonded stake live
+//!   in named module pools (`bank/module/<name>`).
+//! - Everything is deterministic: no clocks (use `BlockContext::time_ms`), no entropy (use
+//!   `BlockContext::randomness`), BTreeMap / sorted Vec only, integers only.
+
+pub mod bank;
+pub mod genesis;
+pub mod validators;
+
+use chorus_types::{Address, Amount, Event, Hash, Msg};
+
+use crate::TxError;
+use crate::block::BlockContext;
+use crate::state::{StateDelta, StateRead};
+
+/// What a message handler knows about the transaction it runs in.
+#[derive(Debug, Clone, Copy)]
+pub struct TxContext<'a> {
+    /// The block being executed (for the mempool: a context for the next block).
+    pub block: &'a BlockContext,
+    /// The recovered sender.
+    pub sender: Address,
+    /// The transaction hash.
+    pub tx_hash: Hash,
+}
+
+/// Stateless checks of one message, by component.
+pub(crate) fn check_stateless(msg: &Msg) -> Result<(), TxError> {
+    match msg {
+        Msg::Bank(m) => bank::check_stateless(m),
+    }
+}
+
+/// Tokens a message takes from the sender's liquid balance, by component.
+pub(crate) fn spend(msg: &Msg) -> Amount {
+    match msg {
+        Msg::Bank(m) => bank::spend(m),
+    }
+}
+
+/// Stateful preconditions of one message (mempool), by component.
+pub(crate) fn check_stateful(
+    state: &dyn StateRead,
+    ctx: &TxContext<'_>,
+    msg: &Msg,
+) -> Result<(), TxError> {
+    match msg {
+        Msg::Bank(m) => bank::check_stateful(state, ctx, m),
+    }
+}
+
+/// Executes one message, by component.
+pub(crate) fn execute(
+    delta: &mut StateDelta<'_>,
+    ctx: &TxContext<'_>,
+    msg: &Msg,
+    events: &mut Vec<Event>,
+) -> Result<(), TxError> {
+    match msg {
+        Msg::Bank(m) => bank::execute(delta, ctx, m, events),
+    }
+}
+
+/// Runs every component's `begin_block`, in component order.
+pub(crate) fn begin_block(
+    delta: &mut StateDelta<'_>,
+    ctx: &BlockContext,
+    events: &mut Vec<Event>,
+) -> Result<(), TxError> {
+    bank::begin_block(delta, ctx, events)
+}
+
+/// Runs every component's `end_block`, in component order.
+pub(crate) fn end_block(
+    delta: &mut StateDelta<'_>,
+    ctx: &BlockContext,
+    events: &mut Vec<Event>,
+) -> Result<(), TxError> {
+    bank::end_block(delta, ctx, events)
+}

@@ -1,0 +1,74 @@
+//! Every state key the chain writes, in one place. Keys are ASCII prefixes followed by raw bytes
+//! (addresses are their 20 raw bytes, not hex); values are borsh.
+//!
+//! | key | value |
+//! |---|---|
+//! | `chain/id` | `u64` chain id |
+//! | `chain/genesis_time_ms` | `u64` |
+//! | `chain/height` | `u64` height of the last executed block (0 after genesis) |
+//! | `chain/time_ms` | `u64` time of the last executed block |
+//! | `params/bank` | `BankParams` |
+//! | `params/validators` | `ValidatorParams` |
+//! | `auth/nonce/<addr20>` | `u64` next expected nonce (absent = 0) |
+//! | `bank/balance/<addr20>` | `u128` balance (absent = 0; zero balances are deleted) |
+//! | `bank/module/<name>` | `u128` module pool balance (absent = 0) |
+//! | `bank/supply` | `u128` total supply |
+//! | `validators/<operator addr20>` | `ValidatorRecord` |
+
+use chorus_types::Address;
+
+/// Chain id.
+pub const CHAIN_ID: &[u8] = b"chain/id";
+/// Genesis time.
+pub const GENESIS_TIME_MS: &[u8] = b"chain/genesis_time_ms";
+/// Height of the last executed block.
+pub const LAST_HEIGHT: &[u8] = b"chain/height";
+/// Time of the last executed block.
+pub const LAST_TIME_MS: &[u8] = b"chain/time_ms";
+/// Bank parameters.
+pub const PARAMS_BANK: &[u8] = b"params/bank";
+/// Validator-set parameters.
+pub const PARAMS_VALIDATORS: &[u8] = b"params/validators";
+/// Prefix of account nonces.
+pub const NONCE_PREFIX: &[u8] = b"auth/nonce/";
+/// Prefix of account balances.
+pub const BALANCE_PREFIX: &[u8] = b"bank/balance/";
+/// Prefix of module pool balances.
+pub const MODULE_PREFIX: &[u8] = b"bank/module/";
+/// Total supply.
+pub const SUPPLY: &[u8] = b"bank/supply";
+/// Prefix of validator records.
+pub const VALIDATOR_PREFIX: &[u8] = b"validators/";
+
+fn join(prefix: &[u8], rest: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(prefix.len() + rest.len());
+    k.extend_from_slice(prefix);
+    k.extend_from_slice(rest);
+    k
+}
+
+/// `auth/nonce/<addr>`.
+pub fn nonce(addr: &Address) -> Vec<u8> {
+    join(NONCE_PREFIX, &addr.0)
+}
+
+/// `bank/balance/<addr>`.
+pub fn balance(addr: &Address) -> Vec<u8> {
+    join(BALANCE_PREFIX, &addr.0)
+}
+
+/// `bank/module/<name>`.
+pub fn module_pool(name: &str) -> Vec<u8> {
+    join(MODULE_PREFIX, name.as_bytes())
+}
+
+/// `validators/<operator>`.
+pub fn validator(operator: &Address) -> Vec<u8> {
+    join(VALIDATOR_PREFIX, &operator.0)
+}
+
+/// The address at the end of a key built by [`balance`], [`nonce`] or [`validator`].
+pub fn address_suffix(key: &[u8], prefix: &[u8]) -> Option<Address> {
+    let rest = key.strip_prefix(prefix)?;
+    <[u8; 20]>::try_from(rest).ok().map(Address)
+}

@@ -1,0 +1,8 @@
+//! Integration tests of the chain: three-phase checks, block execution, genesis, invariants.
+#![allow(clippy::unwrap_used)]
+
+mod execute;
+mod genesis;
+mod props;
+mod stateless;
+mod support;

@@ -1,0 +1,427 @@
+//! Registry and learning messages and the training-task specification (spec DESIGN §3).
+//!
+//! The same stability rule as [`crate::Msg`] applies to every enum here: variants are only ever
+//! appended. All numbers are integers or fixed-point integers (no floats: these are hashed and
+//! stored in chain state). `docs/learning.md` specifies the protocol.
+
+use borsh::{BorshDeserialize, BorshSerialize};
+use serde::{Deserialize, Serialize};
+
+use crate::{Address, Amount, Hash, keccak256};
+
+/// Task identifier (assigned sequentially by the chain, starting at 1).
+pub type TaskId = u64;
+/// Round number within a task (starting at 0).
+pub type RoundNo = u32;
+
+/// Fixed-point scale of ε, noise multiplier and sample rate: `1_000_000` = 1.0.
+pub const MICRO: u64 = 1_000_000;
+/// Fixed-point scale of δ: `1_000_000_000_000_000_000` = 1.0 (δ is given in units of 1e-18).
+pub const ATTO: u64 = 1_000_000_000_000_000_000;
+
+/// Largest length of any free-text field (ids, descriptions, accelerator names), in bytes.
+pub const MAX_TEXT_LEN: usize = 256;
+/// Largest number of data sets a registrant may advertise.
+pub const MAX_DATASETS: usize = 32;
+/// Largest number of integer parameters of an aggregation or score rule.
+pub const MAX_RULE_PARAMS: usize = 16;
+/// Largest number of committee keys for sealed delivery.
+pub const MAX_COMMITTEE_KEYS: usize = 64;
+/// Largest score vector a validator may reveal (one entry per revealed update).
+pub const MAX_SCORES: usize = 4096;
+
+/// What a registrant signs up as.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, BorshSerialize, BorshDeserialize, Serialize,
+    Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Trains in learning tasks (index 0).
+    Participant,
+    /// Runs compute-market jobs (index 1).
+    Worker,
+}
+
+/// Self-reported device facts (not verified on chain; attestation is a separate score).
+#[derive(
+    Clone, Debug, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
+)]
+pub struct DeviceFacts {
+    /// CPU cores.
+    pub cpu_cores: u32,
+    /// Main memory in MiB.
+    pub memory_mib: u64,
+    /// Accelerator name (e.g. `"nvidia-h100"`), empty if none.
+    pub accelerator: String,
+    /// Accelerator memory in MiB (0 if none).
+    pub accelerator_memory_mib: u64,
+}
+
+/// What a registrant can do.
+#[derive(
+    Clone, Debug, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
+)]
+pub struct Capabilities {
+    /// Device facts.
+    pub device: DeviceFacts,
+    /// Largest model it can train, in bytes.
+    pub max_model_bytes: u64,
+    /// Names of data sets it offers (at most [`MAX_DATASETS`]).
+    pub datasets: Vec<String>,
+    /// X25519 public key for sealed delivery of models / shards to it.
+    pub x25519_public_key: [u8; 32],
+}
+
+/// Messages of the registry component (`Msg::Registry`).
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RegistryMsg {
+    /// Register the sender with a bond moved from its balance (index 0).
+    Register {
+        /// Participant or worker.
+        role: Role,
+        /// Bond in base units (at least the registry's minimum bond).
+        #[serde(with = "crate::amount_serde")]
+        bond: Amount,
+        /// Capabilities.
+        capabilities: Capabilities,
+    },
+    /// Add to the sender's bond (index 1).
+    AddBond {
+        /// Amount in base units (non-zero).
+        #[serde(with = "crate::amount_serde")]
+        amount: Amount,
+    },
+    /// Replace the sender's capabilities (index 2).
+    UpdateCapabilities {
+        /// New capabilities.
+        capabilities: Capabilities,
+    },
+    /// Start unbonding: the sender stops being selectable; the bond stays slashable until the
+    /// unbonding delay has passed (index 3).
+    Deregister,
+    /// After the unbonding delay: return the bond and delete the registration (index 4).
+    Withdraw,
+}
+
+/// The model a task trains.
+#[derive(
+    Clone, Debug, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
+)]
+pub struct ModelSpec {
+    /// Architecture id understood by trainers (e.g. `"mlp-784-128-10"`).
+    pub spec_id: String,
+    /// Free text.
+    pub description: String,
+    /// Blob id of the initial model (version 0).
+    pub initial_model: Hash,
+}
+
+/// Where training data comes from.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DataMode {
+    /// Each participant trains on its own private data (index 0).
+    Private,
+    /// A public pool of shards under a Merkle root; each selected participant is assigned
+    /// non-overlapping shard indices derived from the round seed (index 1).
+    ShardPool {
+        /// Merkle root of the shard pool.
+        root: Hash,
+        /// Number of shards in the pool.
+        shard_count: u32,
+        /// Shards assigned to each selected participant per round.
+        shards_per_participant: u32,
+    },
+}
+
+/// Phase lengths, in blocks (each at least 1).
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct PhaseLengths {
+    /// Commit window.
+    pub commit: u64,
+    /// Reveal window.
+    pub reveal: u64,
+    /// Score-commit window.
+    pub score_commit: u64,
+    /// Score-reveal window.
+    pub score_reveal: u64,
+    /// Aggregate (propose + attest) window.
+    pub aggregate: u64,
+}
+
+impl PhaseLengths {
+    /// Sum of all windows (saturating).
+    pub fn total(&self) -> u64 {
+        self.commit
+            .saturating_add(self.reveal)
+            .saturating_add(self.score_commit)
+            .saturating_add(self.score_reveal)
+            .saturating_add(self.aggregate)
+    }
+}
+
+/// A named rule with integer parameters; `chorus-fl` maps the id (e.g. `"fedavg"`,
+/// `"trimmed_mean"`) to its implementation. The chain only stores it.
+#[derive(
+    Clone, Debug, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
+)]
+pub struct RuleSpec {
+    /// Rule id, `[a-z0-9_]{1,32}`.
+    pub id: String,
+    /// Integer parameters (fixed-point where the rule says so).
+    pub params: Vec<i64>,
+}
+
+/// Differential-privacy settings (fixed-point; see [`MICRO`] and [`ATTO`]).
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct DpSettings {
+    /// Total ε budget, in micro-units (`1_000_000` = ε 1.0).
+    pub epsilon_budget_micro: u64,
+    /// δ in units of 1e-18 (`10_000_000_000_000` = 1e-5); `1 ≤ δ < 1e18`.
+    pub delta_atto: u64,
+    /// Gaussian noise multiplier σ (noise std / clipping norm), micro-units.
+    pub noise_multiplier_micro: u64,
+    /// Participant sampling rate q per round, micro-units (`1_000_000` = every participant).
+    pub sample_rate_micro: u64,
+}
+
+/// How updates are delivered.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Encryption {
+    /// Updates are plain blobs (index 0).
+    None,
+    /// Updates are sealed to these X25519 committee keys (index 1).
+    Committee {
+        /// Committee public keys (1 ..= [`MAX_COMMITTEE_KEYS`]).
+        keys: Vec<[u8; 32]>,
+    },
+}
+
+/// Everything a task owner fixes when opening a training task.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct TaskSpec {
+    /// Model.
+    pub model: ModelSpec,
+    /// Data mode.
+    pub data: DataMode,
+    /// Number of rounds (≥ 1).
+    pub rounds: u32,
+    /// Participants selected per round (≥ 1).
+    pub participants_per_round: u32,
+    /// Phase lengths in blocks.
+    pub phases: PhaseLengths,
+    /// Aggregation rule (interpreted by `chorus-fl`).
+    pub aggregation: RuleSpec,
+    /// Score rule (interpreted by validators' workers).
+    pub score_rule: RuleSpec,
+    /// Valid reveals needed for a round to proceed (1 ..= participants_per_round).
+    pub min_quorum: u32,
+    /// Reward per round; `rounds × reward_per_round` is escrowed at creation.
+    #[serde(with = "crate::amount_serde")]
+    pub reward_per_round: Amount,
+    /// Smallest registry bond a participant needs to be selectable.
+    #[serde(with = "crate::amount_serde")]
+    pub min_participant_stake: Amount,
+    /// Share of each round's reward paid to validators, in basis points (0 ..= 10 000).
+    pub validator_share_bps: u16,
+    /// Smallest consensus score (fixed-point, ≥ 1) for an update to be accepted.
+    pub score_threshold: i64,
+    /// Differential privacy, if any.
+    pub dp: Option<DpSettings>,
+    /// Update delivery.
+    pub encryption: Encryption,
+}
+
+/// Messages of the learning component (`Msg::Learning`).
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LearningMsg {
+    /// Open a task and escrow `rounds × reward_per_round` from the sender (index 0).
+    CreateTask {
+        /// The task.
+        spec: Box<TaskSpec>,
+    },
+    /// Owner: stop opening new rounds (index 1).
+    PauseTask {
+        /// Task.
+        task: TaskId,
+    },
+    /// Owner: resume a paused task (index 2).
+    ResumeTask {
+        /// Task.
+        task: TaskId,
+    },
+    /// Owner: cancel; the open round is abandoned and the remaining escrow refunded (index 3).
+    CancelTask {
+        /// Task.
+        task: TaskId,
+    },
+    /// Selected participant: commit to an update ([`update_commitment`]) (index 4).
+    Commit {
+        /// Task.
+        task: TaskId,
+        /// Round.
+        round: RoundNo,
+        /// `update_commitment(update_id, salt, sender, task, round)`.
+        commitment: Hash,
+    },
+    /// Selected participant: open the commitment (index 5).
+    Reveal {
+        /// Task.
+        task: TaskId,
+        /// Round.
+        round: RoundNo,
+        /// Blob id of the update.
+        update_id: Hash,
+        /// The salt used in the commitment.
+        salt: Hash,
+        /// Number of training examples behind the update (≥ 1).
+        num_examples: u64,
+        /// L2 norm of the update, fixed-point (the task's scale).
+        norm: u64,
+    },
+    /// Validator: commit to a score vector ([`score_commitment`]) (index 6).
+    ScoreCommit {
+        /// Task.
+        task: TaskId,
+        /// Round.
+        round: RoundNo,
+        /// `score_commitment(scores, salt, sender, task, round)`.
+        commitment: Hash,
+    },
+    /// Validator: reveal its scores, one per revealed update in canonical order (index 7).
+    ScoreReveal {
+        /// Task.
+        task: TaskId,
+        /// Round.
+        round: RoundNo,
+        /// Fixed-point scores.
+        scores: Vec<i64>,
+        /// The salt used in the commitment.
+        salt: Hash,
+    },
+    /// Validator: propose the round's aggregate (counts as its attestation) (index 8).
+    ProposeAggregate {
+        /// Task.
+        task: TaskId,
+        /// Round.
+        round: RoundNo,
+        /// Blob id of the new global model.
+        model_id: Hash,
+        /// `accepted_set_hash` of the accepted updates.
+        accepted_set_hash: Hash,
+    },
+    /// Validator: attest a proposed aggregate (index 9).
+    AttestAggregate {
+        /// Task.
+        task: TaskId,
+        /// Round.
+        round: RoundNo,
+        /// Blob id of the new global model.
+        model_id: Hash,
+        /// `accepted_set_hash` of the accepted updates.
+        accepted_set_hash: Hash,
+    },
+    /// Owner: make an earlier model version current again (index 10).
+    Rollback {
+        /// Task.
+        task: TaskId,
+        /// Version to restore.
+        version: u32,
+    },
+}
+
+impl LearningMsg {
+    /// The task the message is about (`None` for `CreateTask`).
+    pub fn task(&self) -> Option<TaskId> {
+        match self {
+            LearningMsg::CreateTask { .. } => None,
+            LearningMsg::PauseTask { task }
+            | LearningMsg::ResumeTask { task }
+            | LearningMsg::CancelTask { task }
+            | LearningMsg::Commit { task, .. }
+            | LearningMsg::Reveal { task, .. }
+            | LearningMsg::ScoreCommit { task, .. }
+            | LearningMsg::ScoreReveal { task, .. }
+            | LearningMsg::ProposeAggregate { task, .. }
+            | LearningMsg::AttestAggregate { task, .. }
+            | LearningMsg::Rollback { task, .. } => Some(*task),
+        }
+    }
+}
+
+/// The update commitment:
+/// `keccak256(update_id(32) ‖ salt(32) ‖ address(20) ‖ task(u64 BE) ‖ round(u32 BE))`.
+pub fn update_commitment(
+    update_id: &Hash,
+    salt: &Hash,
+    participant: &Address,
+    task: TaskId,
+    round: RoundNo,
+) -> Hash {
+    let mut b = Vec::with_capacity(32 + 32 + 20 + 8 + 4);
+    b.extend_from_slice(&update_id.0);
+    b.extend_from_slice(&salt.0);
+    b.extend_from_slice(&participant.0);
+    b.extend_from_slice(&task.to_be_bytes());
+    b.extend_from_slice(&round.to_be_bytes());
+    Hash(keccak256(&b))
+}
+
+/// The score commitment:
+/// `keccak256("chorus/scores" ‖ n(u32 BE) ‖ scores(i64 BE each) ‖ salt(32) ‖ validator(20) ‖
+/// task(u64 BE) ‖ round(u32 BE))`.
+pub fn score_commitment(
+    scores: &[i64],
+    salt: &Hash,
+    validator: &Address,
+    task: TaskId,
+    round: RoundNo,
+) -> Hash {
+    let mut b = Vec::with_capacity(13 + 4 + 8 * scores.len() + 32 + 20 + 12);
+    b.extend_from_slice(b"chorus/scores");
+    b.extend_from_slice(&(scores.len() as u32).to_be_bytes());
+    for s in scores {
+        b.extend_from_slice(&s.to_be_bytes());
+    }
+    b.extend_from_slice(&salt.0);
+    b.extend_from_slice(&validator.0);
+    b.extend_from_slice(&task.to_be_bytes());
+    b.extend_from_slice(&round.to_be_bytes());
+    Hash(keccak256(&b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn update_commitment_binds_every_field() {
+        let base = update_commitment(&Hash([1; 32]), &Hash([2; 32]), &Address([3; 20]), 4, 5);
+        // Layout pinned: 32 + 32 + 20 + 8 + 4 bytes.
+        let mut b = vec![1u8; 32];
+        b.extend([2u8; 32]);
+        b.extend([3u8; 20]);
+        b.extend(4u64.to_be_bytes());
+        b.extend(5u32.to_be_bytes());
+        assert_eq!(base, Hash(keccak256(&b)));
+        assert_ne!(base, update_commitment(&Hash([9; 32]), &Hash([2; 32]), &Address([3; 20]), 4, 5));
+        assert_ne!(base, update_commitment(&Hash([1; 32]), &Hash([9; 32]), &Address([3; 20]), 4, 5));
+        assert_ne!(base, update_commitment(&Hash([1; 32]), &Hash([2; 32]), &Address([9; 20]), 4, 5));
+        assert_ne!(base, update_commitment(&Hash([1; 32]), &Hash([2; 32]), &Address([3; 20]), 9, 5));
+        assert_ne!(base, update_commitment(&Hash([1; 32]), &Hash([2; 32]), &Address([3; 20]), 4, 9));
+    }
+
+    #[test]
+    fn score_commitment_depends_on_scores_and_length() {
+        let s = Hash([7; 32]);
+        let v = Address([1; 20]);
+        let a = score_commitment(&[1, 2], &s, &v, 1, 0);
+        assert_ne!(a, score_commitment(&[1, 3], &s, &v, 1, 0));
+        assert_ne!(a, score_commitment(&[1, 2, 0], &s, &v, 1, 0));
+        assert_ne!(a, score_commitment(&[1, 2], &s, &Address([2; 20]), 1, 0));
+    }
+}
