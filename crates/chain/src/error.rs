@@ -93,6 +93,12 @@ pub enum TxError {
     /// A module pool name outside `[a-z0-9_]{1,32}` (code 16).
     #[error("invalid module name {0:?}")]
     InvalidModuleName(String),
+    /// A registry message was refused (codes 200–299, see `RegistryError::code`).
+    #[error(transparent)]
+    Registry(#[from] crate::components::registry::RegistryError),
+    /// A learning message was refused (codes 300–399, see `LearningError::code`).
+    #[error(transparent)]
+    Learning(#[from] crate::components::learning::LearningError),
     /// A stored value does not decode: a bug or corrupted storage, never the sender's fault
     /// (code 100).
     #[error("corrupt state at key {key}")]
@@ -121,6 +127,8 @@ impl TxError {
             TxError::Overflow => 14,
             TxError::InsufficientModuleBalance { .. } => 15,
             TxError::InvalidModuleName(_) => 16,
+            TxError::Registry(e) => e.code(),
+            TxError::Learning(e) => e.code(),
             TxError::CorruptState { .. } => 100,
         }
     }

@@ -72,3 +72,67 @@ pub fn address_suffix(key: &[u8], prefix: &[u8]) -> Option<Address> {
     let rest = key.strip_prefix(prefix)?;
     <[u8; 20]>::try_from(rest).ok().map(Address)
 }
+
+// Registry and learning keys (`docs/learning.md` §State keys). Task ids are u64 BE, rounds and
+// versions u32 BE, addresses 20 raw bytes, so prefix scans come back in numeric/address order.
+
+/// Registry parameters.
+pub const PARAMS_REGISTRY: &[u8] = b"params/registry";
+/// Prefix of registrations: `registry/reg/<addr20>` → `Registration`.
+pub const REGISTRATION_PREFIX: &[u8] = b"registry/reg/";
+/// Prefix of fault records: `registry/fault/<addr20><seq u32>` → `FaultRecord`.
+pub const FAULT_PREFIX: &[u8] = b"registry/fault/";
+/// Next task id (`u64`).
+pub const LEARNING_NEXT_TASK: &[u8] = b"learning/next_task";
+/// Prefix of tasks: `learning/task/<task>` → `Task`.
+pub const TASK_PREFIX: &[u8] = b"learning/task/";
+/// Prefix of the index of tasks that still need block hooks: `learning/active/<task>` → `()`.
+pub const ACTIVE_TASK_PREFIX: &[u8] = b"learning/active/";
+/// Prefix of learning per-round records: `learning/<kind>/<task><round>[<addr20>]`.
+pub const LEARNING_PREFIX: &[u8] = b"learning/";
+
+/// `registry/reg/<addr>`.
+pub fn registration(addr: &Address) -> Vec<u8> {
+    join(REGISTRATION_PREFIX, &addr.0)
+}
+
+/// `registry/fault/<addr>`.
+pub fn fault_prefix(addr: &Address) -> Vec<u8> {
+    join(FAULT_PREFIX, &addr.0)
+}
+
+/// `registry/fault/<addr><seq>`.
+pub fn fault(addr: &Address, seq: u32) -> Vec<u8> {
+    let mut k = fault_prefix(addr);
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+/// `learning/task/<task>`.
+pub fn task(task: u64) -> Vec<u8> {
+    join(TASK_PREFIX, &task.to_be_bytes())
+}
+
+/// `learning/active/<task>`.
+pub fn active_task(task: u64) -> Vec<u8> {
+    join(ACTIVE_TASK_PREFIX, &task.to_be_bytes())
+}
+
+/// `learning/<kind>/<task>[<round>]`: `kind` is `round`, `sel`, `commit`, `score`, `attest`,
+/// `outcome` (with a round) or `version` (with a version number in place of the round).
+pub fn learning(kind: &str, task: u64, round: Option<u32>) -> Vec<u8> {
+    let mut k = join(LEARNING_PREFIX, kind.as_bytes());
+    k.push(b'/');
+    k.extend_from_slice(&task.to_be_bytes());
+    if let Some(r) = round {
+        k.extend_from_slice(&r.to_be_bytes());
+    }
+    k
+}
+
+/// [`learning`] followed by an address.
+pub fn learning_addr(kind: &str, task: u64, round: u32, addr: &Address) -> Vec<u8> {
+    let mut k = learning(kind, task, Some(round));
+    k.extend_from_slice(&addr.0);
+    k
+}

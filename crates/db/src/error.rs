@@ -5,7 +5,7 @@
 pub enum Error {
     /// The storage engine (redb) failed: I/O, corruption, a lock held by another process, ...
     #[error("storage: {0}")]
-    Storage(#[from] redb::Error),
+    Storage(Box<redb::Error>),
     /// The authenticated tree (jmt) failed, typically because a node it needs is missing.
     #[error("state tree: {0}")]
     Tree(String),
@@ -87,13 +87,14 @@ macro_rules! from_redb {
     ($($t:ty),*) => {$(
         impl From<$t> for Error {
             fn from(e: $t) -> Error {
-                Error::Storage(e.into())
+                Error::Storage(Box::new(e.into()))
             }
         }
     )*};
 }
 
 from_redb!(
+    redb::Error,
     redb::DatabaseError,
     redb::TransactionError,
     redb::TableError,

@@ -25,4 +25,4 @@ pub use db::{
 };
 pub use error::Error;
 pub use proof::{StateProof, verify_proof};
-pub use snapshot::Snapshot;
+pub use snapshot::{KeyValues, Snapshot};

@@ -1,11 +1,14 @@
 //! A consistent read view of the latest committed state.
 
 use chorus_chain::state::StateRead;
-use redb::{ReadOnlyTable, ReadTransaction, ReadableTable};
+use redb::{ReadOnlyTable, ReadTransaction};
 
 use crate::db::EMPTY_ROOT;
 use crate::error::Error;
 use crate::tables::STATE;
+
+/// `(key, value)` pairs in key order, as returned by prefix scans.
+pub type KeyValues = Vec<(Vec<u8>, Vec<u8>)>;
 
 /// Read view of the state as of one committed height (a redb read transaction). Returned by
 /// [`crate::Db::snapshot`]; later commits do not change what it sees.
@@ -49,7 +52,7 @@ impl Snapshot {
     }
 
     /// All pairs whose key starts with `prefix`, ascending by key.
-    pub fn try_scan_prefix(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, Error> {
+    pub fn try_scan_prefix(&self, prefix: &[u8]) -> Result<KeyValues, Error> {
         let mut out = Vec::new();
         for entry in self.state.range(prefix..)? {
             let (k, v) = entry?;

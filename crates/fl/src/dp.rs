@@ -16,8 +16,8 @@ use serde::{Deserialize, Serialize};
 use crate::fixed::{div_round, sat_i32, Micros};
 use crate::{Error, Update};
 
-const LN2_HI: f64 = 6.931_471_803_691_238_164_90e-1;
-const LN2_LO: f64 = 1.908_214_929_270_587_700_02e-10;
+const LN2_HI: f64 = 6.931_471_803_691_238e-1;
+const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
 
 /// Natural logarithm from basic IEEE operations only (bit-reproducible). `x ≤ 0` → −∞, NaN → NaN.
 pub fn det_ln(x: f64) -> f64 {

@@ -147,10 +147,8 @@ pub fn validate_update(u: &Update, spec: &ModelSpec, scale: FixedScale, limits: 
 /// Validates and decodes an uploaded blob: size limit first (before parsing), then the canonical
 /// encoding or safetensors (detected by the `CHFU` magic), then [`validate_update`].
 pub fn validate_bytes(bytes: &[u8], spec: &ModelSpec, scale: FixedScale, limits: &ValidationLimits) -> Result<Update, ValidationError> {
-    if let Some(limit) = limits.max_bytes {
-        if bytes.len() as u64 > limit {
-            return Err(ValidationError::TooLarge { bytes: bytes.len() as u64, limit });
-        }
+    if let Some(limit) = limits.max_bytes.filter(|&l| bytes.len() as u64 > l) {
+        return Err(ValidationError::TooLarge { bytes: bytes.len() as u64, limit });
     }
     let u = if bytes.starts_with(b"CHFU") { Update::from_bytes(bytes)? } else { Update::from_safetensors(bytes, spec, scale)? };
     validate_update(&u, spec, scale, limits)?;

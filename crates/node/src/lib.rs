@@ -5,4 +5,17 @@
 //! It must not contain protocol rules: what a transaction or block does to state is decided
 //! in `chorus-chain`; this crate only moves bytes between the engine, the store and clients.
 
+pub mod api;
+pub mod config;
+pub mod events;
+pub mod ledger;
 pub mod mempool;
+pub mod metrics;
+
+use std::sync::{Mutex, MutexGuard};
+
+/// Locks a mutex, recovering the data if a panicking thread poisoned it (the protected data
+/// structures stay consistent between operations).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}

@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use axum::http::HeaderMap;
 use chorus_types::Address;
 
-use crate::id::{hex_decode, hex_encode, BlobId};
+use crate::id::{BlobId, hex_decode, hex_encode};
 
 /// Header: the signer's address (`0x…`); must equal the address recovered from the signature.
 pub const HDR_ADDRESS: &str = "x-chorus-address";

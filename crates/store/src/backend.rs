@@ -12,7 +12,7 @@ use chorus_types::Address;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
-use crate::id::{validate_namespace, BlobId};
+use crate::id::{BlobId, validate_namespace};
 use crate::verify::create_outboard_from_reader;
 
 /// Metadata stored next to every blob.
@@ -285,7 +285,7 @@ impl BlobBackend for FsBackend {
                 out.push(m);
             }
         }
-        out.sort_by(|a, b| a.id.cmp(&b.id));
+        out.sort_by_key(|m| m.id);
         Ok(out)
     }
 
@@ -404,7 +404,12 @@ impl BlobWriter for MemWriter {
 impl BlobBackend for MemBackend {
     fn begin_write(&self, ns: &str) -> Result<Box<dyn BlobWriter>, Error> {
         validate_namespace(ns)?;
-        Ok(Box::new(MemWriter { backend: self.clone(), ns: ns.to_string(), buf: Vec::new(), id: None }))
+        Ok(Box::new(MemWriter {
+            backend: self.clone(),
+            ns: ns.to_string(),
+            buf: Vec::new(),
+            id: None,
+        }))
     }
     fn stat(&self, ns: &str, id: &BlobId) -> Result<Option<BlobMeta>, Error> {
         Ok(self.lock().get(&(ns.to_string(), *id)).map(|e| e.meta.clone()))
@@ -416,12 +421,7 @@ impl BlobBackend for MemBackend {
         Ok(self.lock().get(&(ns.to_string(), *id)).map(|e| e.outboard.clone()))
     }
     fn list(&self, ns: &str) -> Result<Vec<BlobMeta>, Error> {
-        Ok(self
-            .lock()
-            .iter()
-            .filter(|((n, _), _)| n == ns)
-            .map(|(_, e)| e.meta.clone())
-            .collect())
+        Ok(self.lock().iter().filter(|((n, _), _)| n == ns).map(|(_, e)| e.meta.clone()).collect())
     }
     fn namespaces(&self) -> Result<Vec<String>, Error> {
         let mut v: Vec<String> = self.lock().keys().map(|(n, _)| n.clone()).collect();

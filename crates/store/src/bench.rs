@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::backend::{FsBackend, MemBackend};
 use crate::client::{ClientOptions, StoreClient};
 use crate::error::Error;
-use crate::server::{serve_listener, NamespaceConfig, StoreConfig, StoreState};
+use crate::server::{NamespaceConfig, StoreConfig, StoreState, serve_listener};
 use crate::verify::create_outboard;
 
 /// Benchmark options.
@@ -56,7 +56,11 @@ pub struct BenchReport {
 
 impl fmt::Display for BenchReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "chorus-store bench (backend: {}, {} iterations, loopback)", self.backend, self.iterations)?;
+        writeln!(
+            f,
+            "chorus-store bench (backend: {}, {} iterations, loopback)",
+            self.backend, self.iterations
+        )?;
         writeln!(f, "| op | size | MB/s | p50 ms | p95 ms |")?;
         writeln!(f, "|---|---:|---:|---:|---:|")?;
         for r in &self.rows {

@@ -8,13 +8,13 @@
 
 use std::io::Cursor;
 
-use bao_tree::io::sync::{encode_ranges_validated, DecodeResponseIter, ReadAt};
+use bao_tree::io::sync::{DecodeResponseIter, ReadAt, encode_ranges_validated};
 use bao_tree::{ChunkNum, ChunkRanges};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
-use crate::id::{hex_decode, hex_encode, BlobId};
-use crate::verify::{parse_outboard, tree, GROUP_BYTES};
+use crate::id::{BlobId, hex_decode, hex_encode};
+use crate::verify::{GROUP_BYTES, parse_outboard, tree};
 
 /// A holder's answer to a challenge.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]

@@ -13,17 +13,17 @@ use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::{Frame, Incoming};
 use hyper::{Method, Request, Response};
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
-use crate::auth::{sign_request, RequestSigner, HDR_DIGEST};
+use crate::auth::{HDR_DIGEST, RequestSigner, sign_request};
 use crate::backend::BlobMeta;
 use crate::challenge::ChallengeProof;
 use crate::error::Error;
-use crate::id::{hex_encode, validate_namespace, BlobId};
-use crate::server::{now_ms, ErrorBody, PutResponse};
-use crate::verify::{StreamVerifier, GROUP_BYTES};
+use crate::id::{BlobId, hex_encode, validate_namespace};
+use crate::server::{ErrorBody, PutResponse, now_ms};
+use crate::verify::{GROUP_BYTES, StreamVerifier};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 type ReqBody = BoxBody<Bytes, BoxError>;
@@ -211,7 +211,13 @@ impl StoreClient {
         conn.set_connect_timeout(Some(opts.connect_timeout));
         conn.set_nodelay(true);
         let http = Client::builder(TokioExecutor::new()).build(conn);
-        Ok(Self { endpoints: eps, http, opts, next: AtomicUsize::new(0), counter: AtomicU64::new(0) })
+        Ok(Self {
+            endpoints: eps,
+            http,
+            opts,
+            next: AtomicUsize::new(0),
+            counter: AtomicU64::new(0),
+        })
     }
 
     /// The breaker state of endpoint `i` (in the order given to [`StoreClient::new`]).
@@ -228,7 +234,11 @@ impl StoreClient {
     }
 
     fn backoff(&self, attempt: u32) -> Duration {
-        let d = self.opts.backoff_base.saturating_mul(1u32 << attempt.min(16)).min(self.opts.backoff_max);
+        let d = self
+            .opts
+            .backoff_base
+            .saturating_mul(1u32 << attempt.min(16))
+            .min(self.opts.backoff_max);
         let ms = d.as_millis() as u64;
         Duration::from_millis(ms / 2 + if ms > 1 { self.jitter() % (ms / 2 + 1) } else { 0 })
     }
@@ -240,7 +250,9 @@ impl StoreClient {
             .map(|d| d.as_nanos())
             .unwrap_or(0);
         let mut h = blake3::Hasher::new();
-        h.update(&t.to_le_bytes()).update(&n.to_le_bytes()).update(&std::process::id().to_le_bytes());
+        h.update(&t.to_le_bytes())
+            .update(&n.to_le_bytes())
+            .update(&std::process::id().to_le_bytes());
         hex_encode(&h.finalize().as_bytes()[..12])
     }
 
@@ -262,7 +274,14 @@ impl StoreClient {
             let uri: hyper::Uri = url.parse().map_err(transport)?;
             let pq = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
             let d = digest.unwrap_or_else(|| BlobId::of(b""));
-            let h = sign_request(signer.as_ref(), method.as_str(), pq, &d, now_ms() / 1000, &self.nonce());
+            let h = sign_request(
+                signer.as_ref(),
+                method.as_str(),
+                pq,
+                &d,
+                now_ms() / 1000,
+                &self.nonce(),
+            );
             for (k, v) in h.to_headers() {
                 b = b.header(k, v);
             }
@@ -306,7 +325,9 @@ impl StoreClient {
                     return Ok(v);
                 }
                 Ok(Err(e)) => e,
-                Err(_) => Error::Timeout(format!("{} after {:?}", ep.base, self.opts.request_timeout)),
+                Err(_) => {
+                    Error::Timeout(format!("{} after {:?}", ep.base, self.opts.request_timeout))
+                }
             };
             match classify(&err) {
                 Outcome::Fatal => {
@@ -354,7 +375,11 @@ impl StoreClient {
         .await
     }
 
-    async fn finish_put(&self, req: Request<ReqBody>, expect: Option<BlobId>) -> Result<BlobId, Error> {
+    async fn finish_put(
+        &self,
+        req: Request<ReqBody>,
+        expect: Option<BlobId>,
+    ) -> Result<BlobId, Error> {
         let resp = self.send(req).await?;
         let body = resp.into_body().collect().await.map_err(transport)?.to_bytes();
         let r: PutResponse = serde_json::from_slice(&body).map_err(transport)?;
@@ -367,7 +392,12 @@ impl StoreClient {
     /// Streams an upload (one attempt on the first available endpoint: a stream cannot be
     /// replayed). `expected`, when given, is checked by the server before the blob becomes
     /// visible; it is required with a signer (the digest is part of the signature).
-    pub async fn put_stream<S>(&self, ns: &str, stream: S, expected: Option<BlobId>) -> Result<BlobId, Error>
+    pub async fn put_stream<S>(
+        &self,
+        ns: &str,
+        stream: S,
+        expected: Option<BlobId>,
+    ) -> Result<BlobId, Error>
     where
         S: Stream<Item = Result<Bytes, std::io::Error>> + Send + Sync + 'static,
     {
@@ -387,10 +417,13 @@ impl StoreClient {
             stream.map_ok(Frame::data).map_err(|e| Box::new(e) as BoxError),
         ));
         let req = self.request(&ep, Method::PUT, &format!("/blobs/{ns}"), expected, body, &[])?;
-        let res = tokio::time::timeout(self.opts.request_timeout, self.finish_put(req, expected)).await;
+        let res =
+            tokio::time::timeout(self.opts.request_timeout, self.finish_put(req, expected)).await;
         let res = res.unwrap_or_else(|_| Err(Error::Timeout(ep.base.clone())));
         match &res {
-            Err(e) if matches!(classify(e), Outcome::Fail) => ep.failure(Instant::now(), &self.opts),
+            Err(e) if matches!(classify(e), Outcome::Fail) => {
+                ep.failure(Instant::now(), &self.opts)
+            }
             _ => ep.success(),
         }
         res
@@ -404,18 +437,42 @@ impl StoreClient {
 
     /// Downloads and verifies bytes `range` of a blob (clamped to its size). The request is widened
     /// to 16 KiB chunk-group boundaries for verification and trimmed afterwards.
-    pub async fn get_range(&self, ns: &str, id: &BlobId, range: Range<u64>) -> Result<Vec<u8>, Error> {
+    pub async fn get_range(
+        &self,
+        ns: &str,
+        id: &BlobId,
+        range: Range<u64>,
+    ) -> Result<Vec<u8>, Error> {
         self.get_verified(ns, id, Some(range)).await
     }
 
-    async fn get_verified(&self, ns: &str, id: &BlobId, range: Option<Range<u64>>) -> Result<Vec<u8>, Error> {
+    async fn get_verified(
+        &self,
+        ns: &str,
+        id: &BlobId,
+        range: Option<Range<u64>>,
+    ) -> Result<Vec<u8>, Error> {
         validate_namespace(ns)?;
         let id = *id;
         self.with_failover(|ep| {
             let range = range.clone();
             async move {
-                let ob_req = self.request(&ep, Method::GET, &format!("/blobs/{ns}/{id}/outboard"), None, full(Bytes::new()), &[])?;
-                let ob = self.send(ob_req).await?.into_body().collect().await.map_err(transport)?.to_bytes();
+                let ob_req = self.request(
+                    &ep,
+                    Method::GET,
+                    &format!("/blobs/{ns}/{id}/outboard"),
+                    None,
+                    full(Bytes::new()),
+                    &[],
+                )?;
+                let ob = self
+                    .send(ob_req)
+                    .await?
+                    .into_body()
+                    .collect()
+                    .await
+                    .map_err(transport)?
+                    .to_bytes();
                 let probe = StreamVerifier::new(id, ob.to_vec(), 0, None)?;
                 let size = probe.blob_size();
                 let (want, start, end) = match &range {
@@ -435,7 +492,14 @@ impl StoreClient {
                     } else {
                         vec![]
                     };
-                    let req = self.request(&ep, Method::GET, &format!("/blobs/{ns}/{id}"), None, full(Bytes::new()), &extra)?;
+                    let req = self.request(
+                        &ep,
+                        Method::GET,
+                        &format!("/blobs/{ns}/{id}"),
+                        None,
+                        full(Bytes::new()),
+                        &extra,
+                    )?;
                     let resp = self.send(req).await?;
                     v.reserve((end - start) as usize);
                     let mut body = resp.into_body();
@@ -463,7 +527,14 @@ impl StoreClient {
         validate_namespace(ns)?;
         let r = self
             .with_failover(|ep| async move {
-                let req = self.request(&ep, Method::HEAD, &format!("/blobs/{ns}/{id}"), None, full(Bytes::new()), &[])?;
+                let req = self.request(
+                    &ep,
+                    Method::HEAD,
+                    &format!("/blobs/{ns}/{id}"),
+                    None,
+                    full(Bytes::new()),
+                    &[],
+                )?;
                 let resp = self.send(req).await?;
                 resp.headers()
                     .get("x-chorus-blob-size")
@@ -487,22 +558,43 @@ impl StoreClient {
             blobs: Vec<BlobMeta>,
         }
         self.with_failover(|ep| async move {
-            let req = self.request(&ep, Method::GET, &format!("/blobs/{ns}"), None, full(Bytes::new()), &[])?;
-            let body = self.send(req).await?.into_body().collect().await.map_err(transport)?.to_bytes();
+            let req = self.request(
+                &ep,
+                Method::GET,
+                &format!("/blobs/{ns}"),
+                None,
+                full(Bytes::new()),
+                &[],
+            )?;
+            let body =
+                self.send(req).await?.into_body().collect().await.map_err(transport)?.to_bytes();
             Ok(serde_json::from_slice::<ListBody>(&body).map_err(transport)?.blobs)
         })
         .await
     }
 
     /// Asks a replica to answer a storage challenge (check it with [`crate::verify_challenge`]).
-    pub async fn challenge(&self, ns: &str, id: &BlobId, seed: &[u8; 32], count: u32) -> Result<ChallengeProof, Error> {
+    pub async fn challenge(
+        &self,
+        ns: &str,
+        id: &BlobId,
+        seed: &[u8; 32],
+        count: u32,
+    ) -> Result<ChallengeProof, Error> {
         validate_namespace(ns)?;
         let seed = hex_encode(seed);
         self.with_failover(|ep| {
             let path = format!("/blobs/{ns}/{id}/challenge?seed={seed}&count={count}");
             async move {
                 let req = self.request(&ep, Method::GET, &path, None, full(Bytes::new()), &[])?;
-                let body = self.send(req).await?.into_body().collect().await.map_err(transport)?.to_bytes();
+                let body = self
+                    .send(req)
+                    .await?
+                    .into_body()
+                    .collect()
+                    .await
+                    .map_err(transport)?
+                    .to_bytes();
                 serde_json::from_slice(&body).map_err(transport)
             }
         })
@@ -516,4 +608,3 @@ impl std::fmt::Debug for StoreClient {
         f.debug_struct("StoreClient").field("endpoints", &eps).field("opts", &self.opts).finish()
     }
 }
-

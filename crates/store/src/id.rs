@@ -53,7 +53,7 @@ pub(crate) fn hex_encode(bytes: &[u8]) -> String {
 
 /// Decodes lowercase or uppercase hex (`strict_lower` rejects uppercase).
 pub(crate) fn hex_decode(s: &str, strict_lower: bool) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     let nib = |c: u8| -> Option<u8> {
@@ -64,10 +64,7 @@ pub(crate) fn hex_decode(s: &str, strict_lower: bool) -> Option<Vec<u8>> {
             _ => None,
         }
     };
-    s.as_bytes()
-        .chunks(2)
-        .map(|p| Some(nib(p[0])? << 4 | nib(p[1])?))
-        .collect()
+    s.as_bytes().chunks(2).map(|p| Some(nib(p[0])? << 4 | nib(p[1])?)).collect()
 }
 
 impl fmt::Display for BlobId {

@@ -12,6 +12,8 @@
 //! or accept private keys over the wire, or touch ledger state (pins come in through [`PinSet`]).
 //! See `docs/store.md` for the wire formats.
 
+mod auth;
+mod backend;
 pub mod bench;
 mod challenge;
 mod client;
@@ -21,24 +23,22 @@ mod id;
 mod limits;
 mod seal;
 mod server;
-mod backend;
-mod auth;
 mod sig;
 mod verify;
 
 pub use auth::{
-    canonical_request, sign_request, RequestSigner, SignedHeaders, HDR_ADDRESS, HDR_DIGEST, HDR_NONCE,
-    HDR_SIGNATURE, HDR_TIMESTAMP,
+    HDR_ADDRESS, HDR_DIGEST, HDR_NONCE, HDR_SIGNATURE, HDR_TIMESTAMP, RequestSigner, SignedHeaders,
+    canonical_request, sign_request,
 };
 pub use backend::{BlobBackend, BlobData, BlobMeta, BlobWriter, FsBackend, MemBackend};
-pub use challenge::{challenge, challenge_ranges, verify_challenge, ChallengeProof};
+pub use challenge::{ChallengeProof, challenge, challenge_ranges, verify_challenge};
 pub use client::{BreakerState, ClientOptions, StoreClient};
 pub use error::Error;
-pub use gc::{gc, GcReport, NoPins, PinSet};
-pub use id::{validate_namespace, BlobId};
+pub use gc::{GcReport, NoPins, PinSet, gc};
+pub use id::{BlobId, validate_namespace};
 pub use limits::{Quota, RateLimit};
-pub use seal::{open, seal, SealPublicKey, SealSecretKey};
+pub use seal::{SealPublicKey, SealSecretKey, open, seal};
 pub use server::{
-    router, serve, serve_listener, NamespaceConfig, PutResponse, StoreConfig, StoreState,
+    NamespaceConfig, PutResponse, StoreConfig, StoreState, router, serve, serve_listener,
 };
-pub use verify::{create_outboard, outboard_size, verify_blob, StreamVerifier, CHUNK_GROUP_LOG};
+pub use verify::{CHUNK_GROUP_LOG, StreamVerifier, create_outboard, outboard_size, verify_blob};

@@ -53,7 +53,8 @@ impl RateLimiter {
             });
         }
         let (tokens, at) = b.entry(ip).or_insert((limit.burst, now));
-        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * limit.per_sec).min(limit.burst);
+        *tokens =
+            (*tokens + now.duration_since(*at).as_secs_f64() * limit.per_sec).min(limit.burst);
         *at = now;
         if *tokens >= 1.0 {
             *tokens -= 1.0;

@@ -59,7 +59,11 @@ fn aad2(a: &[u8; 32], b: &[u8; 32]) -> [u8; 64] {
 
 /// Seals `plaintext` so that any one of `recipients` can open it. `seed` must be 32 fresh random
 /// bytes from the caller (it determines the content key and the ephemeral key).
-pub fn seal(plaintext: &[u8], recipients: &[SealPublicKey], seed: &[u8; 32]) -> Result<Vec<u8>, Error> {
+pub fn seal(
+    plaintext: &[u8],
+    recipients: &[SealPublicKey],
+    seed: &[u8; 32],
+) -> Result<Vec<u8>, Error> {
     if recipients.is_empty() || recipients.len() > u16::MAX as usize {
         return Err(Error::Seal("need 1..=65535 recipients".into()));
     }

@@ -9,7 +9,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, OriginalUri, Path, Query, Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -20,12 +20,12 @@ use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
-use crate::auth::{self, AuthError, NonceCache, Verified, HDR_DIGEST};
+use crate::auth::{self, AuthError, HDR_DIGEST, NonceCache, Verified};
 use crate::backend::{BlobBackend, BlobData, BlobMeta, BlobWriter, FsBackend, MemBackend};
 use crate::challenge::{self, ChallengeProof};
 use crate::error::Error;
 use crate::gc::{self, GcReport, PinSet};
-use crate::id::{hex_decode, validate_namespace, BlobId};
+use crate::id::{BlobId, hex_decode, validate_namespace};
 use crate::limits::{Quota, RateLimit, RateLimiter, Usage};
 
 /// Access rules of one namespace.
@@ -272,7 +272,10 @@ impl StoreState {
         let _guard = self.in_flight(ns, id);
         let meta = BlobMeta { id, size, created_ms: now_ms(), owner };
         let created = blocking(move || writer.commit(&meta)).await?;
-        if created && charge && let Some(o) = owner {
+        if created
+            && charge
+            && let Some(o) = owner
+        {
             self.inner.usage.add(o, size);
         }
         Ok(PutResponse { id, size, created })
@@ -457,7 +460,11 @@ fn authorize(
                 if !ok {
                     return Err(ApiError::new(
                         StatusCode::FORBIDDEN,
-                        format!("{} may not {} {ns}", v.address, if write { "write" } else { "read" }),
+                        format!(
+                            "{} may not {} {ns}",
+                            v.address,
+                            if write { "write" } else { "read" }
+                        ),
                     ));
                 }
             }
@@ -467,6 +474,8 @@ fn authorize(
 }
 
 const BATCH: usize = 1 << 20;
+
+type WriteResult = Result<Option<(Box<dyn BlobWriter>, BlobId)>, Error>;
 
 enum WriteMsg {
     Data(Bytes),
@@ -496,12 +505,16 @@ async fn put_blob(
     let owner = verified.as_ref().map(|v| v.address);
     let cfgs = &state.inner.config;
     let limit = cfgs.max_blob_size;
-    let quota_left = owner.map(|o| {
+    // re-uploading a blob the namespace already holds is idempotent and charges nothing
+    let exists = |id: &BlobId| matches!(state.inner.backend.stat(&ns, id), Ok(Some(_)));
+    let already = declared.as_ref().is_some_and(exists);
+    let quota_left = owner.filter(|_| !already).map(|o| {
         let (b, n) = state.inner.usage.get(&o);
         if n >= cfgs.quota.max_objects { 0 } else { cfgs.quota.max_bytes.saturating_sub(b) }
     });
     let quota_err = || ApiError::new(StatusCode::FORBIDDEN, "quota exceeded");
-    let too_large = || ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("blob exceeds {limit} bytes"));
+    let too_large =
+        || ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("blob exceeds {limit} bytes"));
     if let Some(len) = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -523,7 +536,7 @@ async fn put_blob(
     let backend = state.inner.backend.clone();
     let writer = backend.begin_write(&ns)?;
     let (tx, mut rx) = tokio::sync::mpsc::channel::<WriteMsg>(8);
-    let task = tokio::task::spawn_blocking(move || -> Result<Option<(Box<dyn BlobWriter>, BlobId)>, Error> {
+    let task = tokio::task::spawn_blocking(move || -> WriteResult {
         let mut writer = writer;
         while let Some(msg) = rx.blocking_recv() {
             match msg {
@@ -542,7 +555,8 @@ async fn put_blob(
     let mut stream = body.into_data_stream();
     let write_failed = || ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "upload writer failed");
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("body: {e}")))?;
+        let chunk =
+            chunk.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("body: {e}")))?;
         total += chunk.len() as u64;
         if total > limit {
             return Err(too_large());
@@ -560,16 +574,14 @@ async fn put_blob(
         tx.send(WriteMsg::Data(buf.freeze())).await.map_err(|_| write_failed())?;
     }
     tx.send(WriteMsg::Finish).await.map_err(|_| write_failed())?;
-    let (writer, id) = task
-        .await
-        .map_err(|_| write_failed())??
-        .ok_or_else(write_failed)?;
+    let (writer, id) = task.await.map_err(|_| write_failed())??.ok_or_else(write_failed)?;
     if let Some(d) = declared
         && d != id
     {
         return Err(Error::DigestMismatch { declared: d, actual: id }.into());
     }
     let size = writer.written();
+    let owner = owner.filter(|_| !exists(&id));
     if let Some(o) = owner
         && !state.inner.usage.try_add(o, size, &cfgs.quota)
     {
@@ -627,7 +639,8 @@ fn parse_range(h: Option<&HeaderValue>, size: u64) -> Result<Option<(u64, u64)>,
         (size.saturating_sub(n), size - 1)
     } else {
         let s: u64 = a.parse().map_err(|_| ())?;
-        let e: u64 = if b.is_empty() { size.saturating_sub(1) } else { b.parse().map_err(|_| ())? };
+        let e: u64 =
+            if b.is_empty() { size.saturating_sub(1) } else { b.parse().map_err(|_| ())? };
         if s >= size || e < s {
             return Err(());
         }
@@ -690,7 +703,9 @@ async fn get_blob(
                     let n = rem.min(BATCH as u64) as usize;
                     let mut buf = vec![0u8; n];
                     match f.read_exact(&mut buf).await {
-                        Ok(_) => Some((Ok::<_, std::io::Error>(Bytes::from(buf)), (f, rem - n as u64))),
+                        Ok(_) => {
+                            Some((Ok::<_, std::io::Error>(Bytes::from(buf)), (f, rem - n as u64)))
+                        }
                         Err(e) => Some((Err(e), (f, 0))),
                     }
                 });
@@ -728,11 +743,10 @@ async fn get_outboard(
     let backend = state.inner.backend.clone();
     let ns2 = ns.clone();
     match blocking(move || backend.outboard(&ns2, &id)).await? {
-        Some(ob) => Ok((
-            [(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"))],
-            ob,
-        )
-            .into_response()),
+        Some(ob) => {
+            Ok(([(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"))], ob)
+                .into_response())
+        }
         None => Err(ApiError::new(StatusCode::NOT_FOUND, format!("no blob {id} in {ns}"))),
     }
 }

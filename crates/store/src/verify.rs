@@ -3,7 +3,7 @@
 use std::io;
 
 use bao_tree::io::outboard::PreOrderMemOutboard;
-use bao_tree::io::sync::{encode_ranges_validated, ReadAt};
+use bao_tree::io::sync::{ReadAt, encode_ranges_validated};
 use bao_tree::{BaoTree, BlockSize, ChunkNum, ChunkRanges};
 
 use crate::error::Error;
@@ -46,11 +46,8 @@ pub(crate) fn create_outboard_from_reader(
     let tree = tree(size);
     let len = usize::try_from(tree.outboard_size())
         .map_err(|_| io::Error::other("outboard too large"))?;
-    let mut ob = PreOrderMemOutboard {
-        root: blake3::Hash::from_bytes([0; 32]),
-        tree,
-        data: vec![0u8; len],
-    };
+    let mut ob =
+        PreOrderMemOutboard { root: blake3::Hash::from_bytes([0; 32]), tree, data: vec![0u8; len] };
     let root = bao_tree::io::sync::outboard(reader, tree, &mut ob)?;
     let mut out = Vec::with_capacity(8 + len);
     out.extend_from_slice(&size.to_le_bytes());
@@ -107,7 +104,10 @@ pub(crate) fn verify_range(
     let size = ob.tree.size();
     let end = start + data.len() as u64;
     let fail = |reason: String| Error::Verification { id: *id, reason };
-    if start % GROUP_BYTES != 0 || (end % GROUP_BYTES != 0 && end != size) || end > size {
+    if !start.is_multiple_of(GROUP_BYTES)
+        || (!end.is_multiple_of(GROUP_BYTES) && end != size)
+        || end > size
+    {
         return Err(fail(format!("unaligned verification range {start}..{end} of {size}")));
     }
     if size == 0 {
@@ -152,7 +152,7 @@ impl StreamVerifier {
     pub fn new(id: BlobId, outboard: Vec<u8>, start: u64, end: Option<u64>) -> Result<Self, Error> {
         let size = parse_outboard(&id, &outboard)?.tree.size();
         let end = end.unwrap_or(size).min(size);
-        if start % GROUP_BYTES != 0 || start > end {
+        if !start.is_multiple_of(GROUP_BYTES) || start > end {
             return Err(Error::Invalid(format!("bad verified range {start}..{end}")));
         }
         Ok(Self { id, outboard, size, base: start, end, buf: Vec::new(), verified: 0 })
@@ -171,7 +171,10 @@ impl StreamVerifier {
     /// Adds received bytes; verifies every complete window. Errors on corruption or excess data.
     pub fn push(&mut self, data: &[u8]) -> Result<(), Error> {
         if self.base + (self.buf.len() + data.len()) as u64 > self.end {
-            return Err(Error::Verification { id: self.id, reason: "more data than expected".into() });
+            return Err(Error::Verification {
+                id: self.id,
+                reason: "more data than expected".into(),
+            });
         }
         self.buf.extend_from_slice(data);
         while self.buf.len() - self.verified >= WINDOW {
@@ -244,7 +247,8 @@ mod tests {
             let mut bad = d.clone();
             bad[pos] ^= 1;
             let mut v = StreamVerifier::new(id, ob.clone(), 0, None).unwrap();
-            let r = bad.chunks(7000).try_for_each(|c| v.push(c)).and_then(|_| v.finish().map(|_| ()));
+            let r =
+                bad.chunks(7000).try_for_each(|c| v.push(c)).and_then(|_| v.finish().map(|_| ()));
             assert!(matches!(r, Err(Error::Verification { .. })), "pos {pos}");
         }
         let mut v = StreamVerifier::new(id, ob, 0, None).unwrap();

@@ -353,6 +353,25 @@ impl LearningMsg {
     }
 }
 
+/// Parameters of the registry component (stored at `params/registry`; defaults if absent).
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RegistryParams {
+    /// Smallest bond a registration needs.
+    #[serde(with = "crate::amount_serde")]
+    pub min_bond: Amount,
+    /// Blocks between `Deregister` and the earliest `Withdraw`.
+    pub unbonding_blocks: u64,
+    /// Share of the bond slashed per objective fault, in basis points (burnt).
+    pub slash_bps: u16,
+}
+
+impl Default for RegistryParams {
+    fn default() -> Self {
+        RegistryParams { min_bond: 1, unbonding_blocks: 1_000, slash_bps: 1_000 }
+    }
+}
+
 /// The update commitment:
 /// `keccak256(update_id(32) ‖ salt(32) ‖ address(20) ‖ task(u64 BE) ‖ round(u32 BE))`.
 pub fn update_commitment(

@@ -10,6 +10,7 @@
 pub mod amount_serde;
 mod block;
 mod genesis;
+pub mod learning;
 mod msg;
 mod primitives;
 mod tx;

@@ -19,17 +19,23 @@ use crate::{Address, Amount};
 pub enum Msg {
     /// Balances and transfers (variant index 0).
     Bank(BankMsg),
+    /// Participant and worker registry (variant index 1).
+    Registry(crate::learning::RegistryMsg),
+    /// Training tasks and rounds (variant index 2).
+    Learning(crate::learning::LearningMsg),
 }
 
 impl Msg {
     /// Number of top-level variants this build knows (`0..VARIANTS` decode; others are
     /// "unknown message"). Bump it when appending a variant.
-    pub const VARIANTS: u8 = 1;
+    pub const VARIANTS: u8 = 3;
 
     /// The component name (`"bank"`, …), used in events and errors.
     pub fn component(&self) -> &'static str {
         match self {
             Msg::Bank(_) => "bank",
+            Msg::Registry(_) => "registry",
+            Msg::Learning(_) => "learning",
         }
     }
 }

@@ -317,13 +317,13 @@ mod tests {
         move_to_module(&mut d, &a(1), "escrow", 60).unwrap();
         assert_eq!(balance(&d, &a(1)).unwrap(), 40);
         assert_eq!(module_balance(&d, "escrow").unwrap(), 60);
-        move_between_modules(&mut d, "escrow", "bonded", 10).unwrap();
+        move_between_modules(&mut d, "escrow", "rewards", 10).unwrap();
         move_from_module(&mut d, "escrow", &a(2), 50).unwrap();
         assert_eq!(
             move_from_module(&mut d, "escrow", &a(2), 1),
             Err(TxError::InsufficientModuleBalance { module: "escrow".into(), need: 1, have: 0 })
         );
-        burn_from_module(&mut d, "bonded", 4).unwrap();
+        burn_from_module(&mut d, "rewards", 4).unwrap();
         assert_eq!(supply(&d).unwrap(), 96);
         assert_eq!(
             move_to_module(&mut d, &a(1), "Bad-Name", 1),

@@ -27,6 +27,8 @@
 
 pub mod bank;
 pub mod genesis;
+pub mod learning;
+pub mod registry;
 pub mod validators;
 
 use chorus_types::{Address, Amount, Event, Hash, Msg};
@@ -50,6 +52,8 @@ pub struct TxContext<'a> {
 pub(crate) fn check_stateless(msg: &Msg) -> Result<(), TxError> {
     match msg {
         Msg::Bank(m) => bank::check_stateless(m),
+        Msg::Registry(m) => registry::check_stateless(m),
+        Msg::Learning(m) => learning::check_stateless(m),
     }
 }
 
@@ -57,6 +61,8 @@ pub(crate) fn check_stateless(msg: &Msg) -> Result<(), TxError> {
 pub(crate) fn spend(msg: &Msg) -> Amount {
     match msg {
         Msg::Bank(m) => bank::spend(m),
+        Msg::Registry(m) => registry::spend(m),
+        Msg::Learning(m) => learning::spend(m),
     }
 }
 
@@ -68,6 +74,8 @@ pub(crate) fn check_stateful(
 ) -> Result<(), TxError> {
     match msg {
         Msg::Bank(m) => bank::check_stateful(state, ctx, m),
+        Msg::Registry(m) => registry::check_stateful(state, ctx, m),
+        Msg::Learning(m) => learning::check_stateful(state, ctx, m),
     }
 }
 
@@ -80,6 +88,8 @@ pub(crate) fn execute(
 ) -> Result<(), TxError> {
     match msg {
         Msg::Bank(m) => bank::execute(delta, ctx, m, events),
+        Msg::Registry(m) => registry::execute(delta, ctx, m, events),
+        Msg::Learning(m) => learning::execute(delta, ctx, m, events),
     }
 }
 
@@ -89,7 +99,9 @@ pub(crate) fn begin_block(
     ctx: &BlockContext,
     events: &mut Vec<Event>,
 ) -> Result<(), TxError> {
-    bank::begin_block(delta, ctx, events)
+    bank::begin_block(delta, ctx, events)?;
+    registry::begin_block(delta, ctx, events)?;
+    learning::begin_block(delta, ctx, events)
 }
 
 /// Runs every component's `end_block`, in component order.

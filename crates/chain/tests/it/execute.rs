@@ -13,7 +13,7 @@ fn transfer_moves_tokens_burns_fee_and_bumps_nonce() {
     let tx = verified("alice", 0, 10, vec![transfer("bob", 100)]);
     check_stateful(&s, &tx).unwrap();
     let supply_before = chorus_chain::components::bank::supply(&s).unwrap();
-    let (s2, out) = run(&s, 1, &[tx.clone()]);
+    let (s2, out) = run(&s, 1, std::slice::from_ref(&tx));
     assert_eq!(balance(&s2, "alice"), 1000 - 100 - 10);
     assert_eq!(balance(&s2, "bob"), 600);
     assert_eq!(nonce(&s2, "alice"), 1);
@@ -44,7 +44,7 @@ fn sequential_nonces_from_one_sender_execute_in_one_block() {
 fn replayed_nonce_is_rejected_and_changes_nothing() {
     let s = genesis_state();
     let tx = verified("alice", 0, 10, vec![transfer("bob", 100)]);
-    let (s2, _) = run(&s, 1, &[tx.clone()]);
+    let (s2, _) = run(&s, 1, std::slice::from_ref(&tx));
     assert_eq!(check_stateful(&s2, &tx), Err(TxError::NonceTooLow { expected: 1, got: 0 }));
     let (s3, out) = run(&s2, 2, &[tx]);
     assert_eq!(failure(&out.receipts[0]).code, 10);

@@ -18,8 +18,7 @@ proptest! {
     ) {
         let mut s = genesis_state();
         let mut nonces = [0u64; 4];
-        let mut height = 1;
-        for chunk in ops.chunks(6) {
+        for (height, chunk) in (1u64..).zip(ops.chunks(6)) {
             let supply_before = bank::supply(&s).unwrap();
             let before: Vec<Amount> = NAMES.iter().map(|n| balance(&s, n)).collect();
             let txs: Vec<_> = chunk
@@ -48,7 +47,6 @@ proptest! {
                 nonces[i] = nonce(&next, name);
             }
             s = next;
-            height += 1;
         }
     }
 }

@@ -5,18 +5,18 @@ use chorus_types::{
     Address, Amount, BankMsg, Genesis, GenesisValidator, Hash, Msg, Params, SignedTx, Tx,
 };
 
-pub const CHAIN: u64 = 7;
-pub const MIN_FEE: Amount = 10;
+pub(crate) const CHAIN: u64 = 7;
+pub(crate) const MIN_FEE: Amount = 10;
 
-pub fn key(name: &str) -> AccountKey {
+pub(crate) fn key(name: &str) -> AccountKey {
     AccountKey::from_seed(name.as_bytes())
 }
 
-pub fn addr(name: &str) -> Address {
+pub(crate) fn addr(name: &str) -> Address {
     key(name).address()
 }
 
-pub fn genesis() -> Genesis {
+pub(crate) fn genesis() -> Genesis {
     let mut params = Params::default();
     params.bank.min_fee = MIN_FEE;
     Genesis {
@@ -32,25 +32,25 @@ pub fn genesis() -> Genesis {
     }
 }
 
-pub fn genesis_state() -> MemState {
+pub(crate) fn genesis_state() -> MemState {
     let mut s = MemState::new();
     s.apply(&chorus_chain::init_genesis(&genesis()).unwrap());
     s
 }
 
-pub fn transfer(to: &str, amount: Amount) -> Msg {
+pub(crate) fn transfer(to: &str, amount: Amount) -> Msg {
     Msg::Bank(BankMsg::Transfer { to: addr(to), amount })
 }
 
-pub fn signed(from: &str, nonce: u64, fee: Amount, msgs: Vec<Msg>) -> SignedTx {
+pub(crate) fn signed(from: &str, nonce: u64, fee: Amount, msgs: Vec<Msg>) -> SignedTx {
     sign_tx(&key(from), Tx { chain_id: CHAIN, nonce, fee, msgs })
 }
 
-pub fn verified(from: &str, nonce: u64, fee: Amount, msgs: Vec<Msg>) -> VerifiedTx {
+pub(crate) fn verified(from: &str, nonce: u64, fee: Amount, msgs: Vec<Msg>) -> VerifiedTx {
     check_stateless(&signed(from, nonce, fee, msgs).encode(), CHAIN).unwrap()
 }
 
-pub fn ctx(height: u64) -> BlockContext {
+pub(crate) fn ctx(height: u64) -> BlockContext {
     BlockContext {
         chain_id: CHAIN,
         height,
@@ -61,7 +61,7 @@ pub fn ctx(height: u64) -> BlockContext {
     }
 }
 
-pub fn run(state: &MemState, height: u64, txs: &[VerifiedTx]) -> (MemState, BlockOutcome) {
+pub(crate) fn run(state: &MemState, height: u64, txs: &[VerifiedTx]) -> (MemState, BlockOutcome) {
     let out = execute_block(state, &ctx(height), txs).unwrap();
     let mut next = state.clone();
     next.apply(&out.changes);
@@ -69,17 +69,17 @@ pub fn run(state: &MemState, height: u64, txs: &[VerifiedTx]) -> (MemState, Bloc
     (next, out)
 }
 
-pub fn balance(s: &dyn StateRead, name: &str) -> Amount {
+pub(crate) fn balance(s: &dyn StateRead, name: &str) -> Amount {
     chorus_chain::components::bank::balance(s, &addr(name)).unwrap()
 }
 
-pub fn nonce(s: &dyn StateRead, name: &str) -> u64 {
+pub(crate) fn nonce(s: &dyn StateRead, name: &str) -> u64 {
     chorus_chain::account_nonce(s, &addr(name)).unwrap()
 }
 
 /// State without the per-block bookkeeping keys (`chain/height`, `chain/time_ms`), to compare
 /// "nothing changed" across a block.
-pub fn user_state(s: &MemState) -> MemState {
+pub(crate) fn user_state(s: &MemState) -> MemState {
     let mut c = s.clone();
     c.0.remove(chorus_chain::state_key::LAST_HEIGHT);
     c.0.remove(chorus_chain::state_key::LAST_TIME_MS);

@@ -8,8 +8,13 @@ use crate::{Error, FixedScale};
 
 const MICRO: i128 = 1_000_000;
 
-/// Exact weighted sums `Σ w_i x_i` (i64, exact because Σw ≤ 2^32) for one chunk over selected inputs.
-fn weighted_sum_chunk(s: &mut Stream<'_, '_>, sel: Option<&[usize]>, off: usize, len: usize) -> Result<Vec<i64>, Error> {
+/// Weighted mean by `weight` over all (or the selected) inputs, rounded half away from zero.
+///
+/// Inputs are split into one contiguous group per rayon thread; each group accumulates exact i64
+/// partial sums `Σ w_i x_i` (exact because Σw ≤ 2^32) in buffers reused across chunks; the partial
+/// sums are then added (integer addition is associative, so the grouping never changes the result).
+pub(crate) fn fedavg(s: &mut Stream<'_, '_>, sel: Option<&[usize]>) -> Result<Vec<i32>, Error> {
+    let total = s.total_weight(sel)?;
     let n = s.n();
     let mask: Vec<bool> = match sel {
         None => vec![true; n],
@@ -21,50 +26,42 @@ fn weighted_sum_chunk(s: &mut Stream<'_, '_>, sel: Option<&[usize]>, off: usize,
             m
         }
     };
-    let prescale = &s.prescale;
-    s.inputs
-        .par_iter_mut()
-        .zip(prescale.par_iter())
-        .zip(mask.par_iter())
-        .filter(|(_, m)| **m)
-        .try_fold(
-            || (vec![0i64; len], vec![0i32; len]),
-            |(mut acc, mut buf), ((inp, ps), _)| {
-                inp.reader.read_chunk(off, &mut buf)?;
-                apply_prescale(&mut buf, *ps);
-                let w = inp.weight as i64;
-                for (a, &x) in acc.iter_mut().zip(&buf) {
-                    *a += w * x as i64;
-                }
-                Ok((acc, buf))
-            },
-        )
-        .map(|r| r.map(|(a, _)| a))
-        .try_reduce(
-            || vec![0i64; len],
-            |mut a, b| {
-                for (x, y) in a.iter_mut().zip(&b) {
-                    *x += *y;
-                }
-                Ok(a)
-            },
-        )
-}
-
-/// Weighted mean by `weight` over all (or the selected) inputs, rounded half away from zero.
-pub(crate) fn fedavg(s: &mut Stream<'_, '_>, sel: Option<&[usize]>) -> Result<Vec<i32>, Error> {
-    let total = s.total_weight(sel)?;
+    let groups = rayon::current_num_threads().clamp(1, n.max(1));
+    let per = n.div_ceil(groups);
+    let chunk = s.chunk.min(s.p).max(1);
+    let mut states: Vec<(Vec<i64>, Vec<i32>)> = (0..groups).map(|_| (vec![0i64; chunk], vec![0i32; chunk])).collect();
     let mut out = vec![0i32; s.p];
-    for (off, len) in s.chunks(s.chunk) {
-        let acc = weighted_sum_chunk(s, sel, off, len)?;
-        out[off..off + len]
-            .par_chunks_mut(4096)
-            .zip(acc.par_chunks(4096))
-            .for_each(|(o, a)| {
-                for (o, &a) in o.iter_mut().zip(a) {
-                    *o = sat_i32(div_round_i64(a, total) as i128);
+    let chunks = s.chunks(chunk);
+    let prescale = &s.prescale;
+    for (off, len) in chunks {
+        s.inputs.par_chunks_mut(per).zip(states.par_iter_mut()).enumerate().try_for_each(
+            |(g, (ins, (acc, buf)))| -> Result<(), Error> {
+                let acc = &mut acc[..len];
+                let buf = &mut buf[..len];
+                acc.fill(0);
+                for (k, inp) in ins.iter_mut().enumerate() {
+                    let i = g * per + k;
+                    if !mask[i] {
+                        continue;
+                    }
+                    inp.reader.read_chunk(off, buf)?;
+                    apply_prescale(buf, prescale[i]);
+                    let w = inp.weight as i64;
+                    for (a, &x) in acc.iter_mut().zip(buf.iter()) {
+                        *a += w * x as i64;
+                    }
                 }
-            });
+                Ok(())
+            },
+        )?;
+        let st = &states;
+        out[off..off + len].par_chunks_mut(4096).enumerate().for_each(|(b, o)| {
+            let base = b * 4096;
+            for (j, o) in o.iter_mut().enumerate() {
+                let sum: i64 = st.iter().map(|(a, _)| a[base + j]).sum();
+                *o = sat_i32(div_round_i64(sum, total) as i128);
+            }
+        });
     }
     Ok(out)
 }

@@ -1,0 +1,198 @@
+//! Aggregation benchmark (cargo feature `bench`; this module may do I/O: `/proc/self/status`,
+//! spawning `scripts/flower/bench.py`).
+//!
+//! Inputs come from a documented deterministic generator shared with the Flower script: value `j` of
+//! client `i` is `q = (splitmix64(seed·2^40 + i·P + j) >> 42) − 2^21` as fixed point with 16
+//! fractional bits (uniform in [−32, 32)); Flower gets `q / 65536` as float32.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Instant;
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::agg::{AggregateOptions, Aggregator, ServerAggregator, WeightedInput};
+use crate::{AggregationRule, Error, FixedScale, ModelSpec, SliceReader};
+
+/// Benchmark options.
+#[derive(Clone, Debug)]
+pub struct BenchOptions {
+    /// (N clients, P params) configurations.
+    pub sizes: Vec<(usize, usize)>,
+    /// Byzantine count for Krum/Bulyan.
+    pub f: u32,
+    /// Repeats per measurement (minimum reported); heavy rules run once.
+    pub repeats: usize,
+    /// Also run `scripts/flower/bench.py` and report ratios.
+    pub flower: bool,
+    /// Path of the Flower script (default: the repo's `scripts/flower/bench.py`).
+    pub flower_script: Option<std::path::PathBuf>,
+    /// Generator seed.
+    pub seed: u64,
+}
+
+impl Default for BenchOptions {
+    fn default() -> Self {
+        Self { sizes: vec![(100, 1_000_000), (1000, 100_000)], f: 10, repeats: 3, flower: false, flower_script: None, seed: 0 }
+    }
+}
+
+/// One measured row.
+#[derive(Clone, Debug, Serialize)]
+pub struct BenchRow {
+    /// Clients.
+    pub n: usize,
+    /// Parameters.
+    pub p: usize,
+    /// Measurement name.
+    pub name: String,
+    /// Minimum wall time, seconds.
+    pub seconds: f64,
+    /// Input bytes / seconds, GB/s.
+    pub gb_per_s: f64,
+    /// Flower's time for the same measurement, if run.
+    pub flower_seconds: Option<f64>,
+    /// flower_seconds / seconds.
+    pub speedup_vs_flower: Option<f64>,
+}
+
+/// The benchmark report.
+#[derive(Clone, Debug, Serialize)]
+pub struct BenchReport {
+    /// Rayon threads used.
+    pub threads: usize,
+    /// Rows.
+    pub rows: Vec<BenchRow>,
+    /// Extra peak RSS (MiB) of a streaming FedAvg per size: VmHWM rise over the RSS before the call.
+    pub fedavg_extra_peak_mib: Vec<(usize, usize, f64)>,
+}
+
+impl fmt::Display for BenchReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "chorus-fl aggregation benchmark ({} threads)", self.threads)?;
+        writeln!(f, "| N | P | measurement | time | GB/s | Flower | speed-up |")?;
+        writeln!(f, "|---|---|---|---|---|---|---|")?;
+        for r in &self.rows {
+            let fl = r.flower_seconds.map_or("-".to_string(), |s| format!("{:.3} s", s));
+            let sp = r.speedup_vs_flower.map_or("-".to_string(), |s| format!("{s:.1}×"));
+            writeln!(f, "| {} | {:.0e} | {} | {:.1} ms | {:.1} | {} | {} |", r.n, r.p as f64, r.name, r.seconds * 1e3, r.gb_per_s, fl, sp)?;
+        }
+        for (n, p, mib) in &self.fedavg_extra_peak_mib {
+            writeln!(f, "streaming FedAvg extra peak memory at N={n}, P={:.0e}: {mib:.1} MiB", *p as f64)?;
+        }
+        Ok(())
+    }
+}
+
+fn splitmix64(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// The shared deterministic generator (see module docs).
+pub fn generate(n: usize, p: usize, seed: u64) -> Vec<Vec<i32>> {
+    (0..n)
+        .into_par_iter()
+        .map(|i| (0..p).map(|j| ((splitmix64((seed << 40) + (i * p + j) as u64) >> 42) as i32) - (1 << 21)).collect())
+        .collect()
+}
+
+fn vm_kib(field: &str) -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    s.lines().find(|l| l.starts_with(field))?.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn time_min<T>(repeats: usize, mut f: impl FnMut() -> Result<T, Error>) -> Result<f64, Error> {
+    let mut best = f64::INFINITY;
+    for _ in 0..repeats.max(1) {
+        let t = Instant::now();
+        std::hint::black_box(f()?);
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    Ok(best)
+}
+
+fn flower_times(script: &std::path::Path, n: usize, p: usize, f: u32, seed: u64) -> Result<serde_json::Value, Error> {
+    let out = std::process::Command::new("python3")
+        .arg(script)
+        .args(["--n", &n.to_string(), "--p", &p.to_string(), "--f", &f.to_string(), "--seed", &seed.to_string()])
+        .output()
+        .map_err(|e| Error::Bench(format!("running {}: {e}", script.display())))?;
+    if !out.status.success() {
+        return Err(Error::Bench(format!("flower script failed: {}", String::from_utf8_lossy(&out.stderr))));
+    }
+    let s = String::from_utf8_lossy(&out.stdout);
+    let line = s.lines().rev().find(|l| l.trim_start().starts_with('{')).unwrap_or("{}");
+    serde_json::from_str(line).map_err(|e| Error::Bench(format!("flower output: {e}")))
+}
+
+/// Runs the benchmark.
+pub fn run(opts: BenchOptions) -> Result<BenchReport, Error> {
+    let mut rows = Vec::new();
+    let mut mem = Vec::new();
+    for &(n, p) in &opts.sizes {
+        let data = generate(n, p, opts.seed);
+        let spec = Arc::new(ModelSpec::flat(p));
+        let scale = FixedScale::default();
+        let weights: Vec<u64> = (0..n as u64).map(|i| 50 + (splitmix64(i) % 450)).collect();
+        let bytes = (n * p * 4) as f64;
+        let flower = if opts.flower {
+            let script = opts.flower_script.clone().unwrap_or_else(|| {
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/flower/bench.py")
+            });
+            Some(flower_times(&script, n, p, opts.f, opts.seed)?)
+        } else {
+            None
+        };
+        let mut push = |name: &str, key: &str, secs: f64| {
+            let fl = flower.as_ref().and_then(|v| v.get(key)).and_then(serde_json::Value::as_f64);
+            rows.push(BenchRow {
+                n,
+                p,
+                name: name.to_string(),
+                seconds: secs,
+                gb_per_s: bytes / secs / 1e9,
+                flower_seconds: fl,
+                speedup_vs_flower: fl.map(|f| f / secs),
+            });
+        };
+        let floor = time_min(opts.repeats, || {
+            Ok(data
+                .par_iter()
+                .map(|row| row.iter().map(|&x| x as i64).sum::<i64>())
+                .sum::<i64>())
+        })?;
+        push("floor: sum of all inputs", "floor", floor);
+        let run_rule = |rule: &AggregationRule| -> Result<crate::agg::AggregateOutcome, Error> {
+            let mut agg = ServerAggregator::new(rule.clone());
+            let mut inputs: Vec<WeightedInput<'_>> =
+                data.iter().zip(&weights).map(|(v, &w)| WeightedInput::new(SliceReader(v), w)).collect();
+            agg.aggregate(&spec, scale, &mut inputs, &AggregateOptions::default())
+        };
+        let f = opts.f;
+        let rules: Vec<(&str, &str, AggregationRule, usize)> = vec![
+            ("fedavg", "fedavg", AggregationRule::FedAvg, opts.repeats),
+            ("median", "median", AggregationRule::Median, opts.repeats),
+            ("trimmed mean (0.2)", "trimmed_mean", "trimmed-mean:trim=0.2".parse()?, opts.repeats),
+            ("krum (f)", "krum", AggregationRule::Krum { f }, 1),
+            ("bulyan (f)", "bulyan", AggregationRule::Bulyan { f }, 1),
+        ];
+        for (name, key, rule, reps) in rules {
+            if matches!(rule, AggregationRule::Bulyan { f } if n < 4 * f as usize + 3) {
+                continue;
+            }
+            let secs = time_min(reps, || run_rule(&rule))?;
+            push(&name.replace("(f)", &format!("(f={f})")), key, secs);
+        }
+        // Peak extra memory of streaming FedAvg.
+        let _ = std::fs::write("/proc/self/clear_refs", "5");
+        let before = vm_kib("VmRSS:").unwrap_or(0.0);
+        run_rule(&AggregationRule::FedAvg)?;
+        let hwm = vm_kib("VmHWM:").unwrap_or(0.0);
+        mem.push((n, p, (hwm - before).max(0.0) / 1024.0));
+    }
+    Ok(BenchReport { threads: rayon::current_num_threads(), rows, fedavg_extra_peak_mib: mem })
+}

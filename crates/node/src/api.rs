@@ -1,0 +1,492 @@
+//! REST + WebSocket API (axum). Every error is JSON `{"error": "...", "code": N}` with a
+//! meaningful HTTP status; a bad request never changes state and never stops the server.
+//!
+//! Routes (see [`openapi`] for the machine-readable document):
+//! - `POST /v1/txs` — submit a signed transaction (raw bytes, or JSON `{"tx": "0x…"}`)
+//! - `GET /v1/txs/{hash}` — status and receipt
+//! - `GET /v1/accounts/{address}` — balance and nonces
+//! - `GET /v1/blocks/latest`, `/v1/blocks/{height}`, `/v1/blocks/by-hash/{hash}`
+//! - `GET /v1/state/proof?key=0x…[&height=N]` — inclusion / exclusion proof
+//! - `GET /v1/validators`, `GET /v1/status`, `GET /v1/ws` (events), `GET /health`,
+//!   `GET /metrics`, `GET /openapi.json`
+
+use std::sync::{Arc, Mutex};
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use borsh::BorshDeserialize;
+use bytes::Bytes;
+use chorus_chain::state::{StateDelta, StateRead};
+use chorus_chain::{TxError, VerifiedTx, check_stateful, check_stateless};
+use chorus_types::{Address, Block, Hash, Receipt, SignedTx};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tokio::sync::broadcast;
+
+use crate::events::NodeEvent;
+use crate::ledger::Ledger;
+use crate::mempool::{Mempool, MempoolError, PoolTx};
+use crate::metrics::{Metrics, RejectLabels};
+
+/// Shared state of the API handlers.
+#[derive(Clone)]
+pub struct ApiState {
+    /// The ledger (state, blocks).
+    pub ledger: Arc<Ledger>,
+    /// Pending transactions.
+    pub mempool: Arc<Mutex<Mempool<VerifiedTx>>>,
+    /// Event fan-out.
+    pub events: broadcast::Sender<NodeEvent>,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Node name.
+    pub moniker: String,
+    /// This node's consensus public key.
+    pub node_key: [u8; 32],
+}
+
+/// An API error: HTTP status, stable numeric code, message.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: u32,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: u32, message: impl Into<String>) -> ApiError {
+        ApiError { status, code, message: message.into() }
+    }
+    fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, 400, message)
+    }
+    fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, 404, message)
+    }
+    fn internal(message: impl std::fmt::Display) -> ApiError {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, 500, message.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(json!({ "error": self.message, "code": self.code }))).into_response()
+    }
+}
+
+impl From<TxError> for ApiError {
+    fn from(e: TxError) -> ApiError {
+        let status = match e {
+            TxError::Oversized { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        ApiError::new(status, e.code(), e.to_string())
+    }
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+/// The API router (mount the blob store next to it with `Router::merge`/`nest`).
+pub fn router(state: ApiState, max_body_bytes: usize) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .route("/openapi.json", get(|| async { Json(openapi()) }))
+        .route("/v1/status", get(status))
+        .route("/v1/txs", post(submit_tx))
+        .route("/v1/txs/{hash}", get(get_tx))
+        .route("/v1/accounts/{address}", get(get_account))
+        .route("/v1/blocks/latest", get(latest_block))
+        .route("/v1/blocks/{height}", get(block_by_height))
+        .route("/v1/blocks/by-hash/{hash}", get(block_by_hash))
+        .route("/v1/state/proof", get(state_proof))
+        .route("/v1/validators", get(validators))
+        .route("/v1/ws", get(ws))
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .fallback(|| async { ApiError::not_found("no such route") })
+        .with_state(state)
+}
+
+async fn health(State(s): State<ApiState>) -> ApiResult<Json<Value>> {
+    let h = s.ledger.last_height().map_err(ApiError::internal)?;
+    Ok(Json(json!({ "status": "ok", "height": h.unwrap_or(0) })))
+}
+
+async fn metrics(State(s): State<ApiState>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        s.metrics.render(),
+    )
+}
+
+/// `GET /v1/status`.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct StatusResponse {
+    /// Node name.
+    pub moniker: String,
+    /// Chain id.
+    pub chain_id: u64,
+    /// Latest committed height.
+    pub height: u64,
+    /// Hash of the latest block (zero before the first block).
+    pub latest_hash: Hash,
+    /// State root at the latest height.
+    pub state_root: Hash,
+    /// Pending transactions.
+    pub mempool_size: usize,
+    /// This node's consensus key.
+    pub node_key: String,
+}
+
+async fn status(State(s): State<ApiState>) -> ApiResult<Json<StatusResponse>> {
+    let db = s.ledger.db();
+    let (height, root) = db.latest().map_err(ApiError::internal)?.unwrap_or((0, [0; 32]));
+    let latest_hash = db
+        .block_by_height(height)
+        .map_err(ApiError::internal)?
+        .map_or(Hash::ZERO, |b| Hash(b.hash));
+    let mempool_size = crate::lock(&s.mempool).len();
+    Ok(Json(StatusResponse {
+        moniker: s.moniker.clone(),
+        chain_id: s.ledger.chain_id(),
+        height,
+        latest_hash,
+        state_root: Hash(root),
+        mempool_size,
+        node_key: format!("0x{}", hex::encode(s.node_key)),
+    }))
+}
+
+#[derive(Deserialize)]
+struct TxJson {
+    tx: String,
+}
+
+/// `POST /v1/txs` reply.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct SubmitResponse {
+    /// Transaction hash.
+    pub hash: Hash,
+    /// Recovered sender.
+    pub sender: Address,
+    /// `"accepted"` or `"replaced"`.
+    pub status: String,
+}
+
+fn reject(s: &ApiState, reason: &str) {
+    s.metrics.txs_rejected.get_or_create(&RejectLabels { reason: reason.to_string() }).inc();
+}
+
+fn decode_hex(s: &str) -> Result<Vec<u8>, ApiError> {
+    hex::decode(s.trim().trim_start_matches("0x"))
+        .map_err(|e| ApiError::bad_request(format!("invalid hex: {e}")))
+}
+
+/// Admits raw transaction bytes into the mempool (also used in-process by the devnet).
+pub fn admit_tx(s: &ApiState, raw: &[u8]) -> ApiResult<SubmitResponse> {
+    let chain_id = s.ledger.chain_id();
+    let vtx = check_stateless(raw, chain_id).inspect_err(|_| reject(s, "stateless"))?;
+    let snap = s.ledger.db().snapshot().map_err(ApiError::internal)?;
+    let sender = vtx.sender();
+    let committed = chorus_chain::account_nonce(&snap, &sender)?;
+    let mut pool = crate::lock(&s.mempool);
+    let pending = pool.pending_nonce(&sender, committed);
+    let nonce = vtx.tx().nonce;
+    // Stateful checks run against the committed state with the sender's nonce advanced past
+    // its pending transactions, so a second queued transaction is judged like the first.
+    if nonce > committed && nonce <= pending {
+        let mut view = StateDelta::new(&snap);
+        view.put(
+            chorus_chain::state_key::nonce(&sender),
+            borsh::to_vec(&nonce).map_err(ApiError::internal)?,
+        );
+        check_stateful(&view, &vtx).inspect_err(|_| reject(s, "stateful"))?;
+    } else {
+        check_stateful(&snap, &vtx).inspect_err(|_| reject(s, "stateful"))?;
+    }
+    let hash = vtx.hash();
+    let entry = PoolTx { hash, sender, nonce, fee: vtx.tx().fee, size: vtx.size(), payload: vtx };
+    let inserted = pool.insert(entry, committed).map_err(|e| {
+        reject(s, "mempool");
+        let code = match e {
+            MempoolError::Duplicate(_) => 409,
+            MempoolError::PoolFull | MempoolError::AccountFull(_) => 429,
+            _ => 400,
+        };
+        let status = StatusCode::from_u16(code as u16).unwrap_or(StatusCode::BAD_REQUEST);
+        ApiError::new(status, 1000 + code, e.to_string())
+    })?;
+    s.metrics.txs_accepted.inc();
+    s.metrics.mempool_size.set(pool.len() as i64);
+    let status = match inserted {
+        crate::mempool::Inserted::New => "accepted",
+        crate::mempool::Inserted::Replaced(_) => "replaced",
+    };
+    Ok(SubmitResponse { hash, sender, status: status.into() })
+}
+
+async fn submit_tx(
+    State(s): State<ApiState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<SubmitResponse>> {
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    let raw = if is_json {
+        let j: TxJson = serde_json::from_slice(&body)
+            .map_err(|e| ApiError::bad_request(format!("malformed JSON: {e}")))?;
+        decode_hex(&j.tx)?
+    } else {
+        body.to_vec()
+    };
+    let s2 = s.clone();
+    tokio::task::spawn_blocking(move || admit_tx(&s2, &raw))
+        .await
+        .map_err(ApiError::internal)?
+        .map(Json)
+}
+
+/// `GET /v1/txs/{hash}` reply.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct TxStatusResponse {
+    /// Transaction hash.
+    pub hash: Hash,
+    /// `"pending"` or `"committed"`.
+    pub status: String,
+    /// Height of the including block when committed.
+    pub height: Option<u64>,
+    /// The receipt when committed.
+    pub receipt: Option<Receipt>,
+}
+
+fn parse_hash(s: &str) -> ApiResult<Hash> {
+    s.parse::<Hash>().map_err(|e| ApiError::bad_request(format!("invalid hash: {e}")))
+}
+
+async fn get_tx(
+    State(s): State<ApiState>,
+    Path(hash): Path<String>,
+) -> ApiResult<Json<TxStatusResponse>> {
+    let hash = parse_hash(&hash)?;
+    if let Some(stored) = s.ledger.db().tx(&hash.0).map_err(ApiError::internal)? {
+        let receipt = Receipt::try_from_slice(&stored.tx.receipt_bytes)
+            .map_err(|e| ApiError::internal(format!("corrupt receipt: {e}")))?;
+        return Ok(Json(TxStatusResponse {
+            hash,
+            status: "committed".into(),
+            height: Some(stored.height),
+            receipt: Some(receipt),
+        }));
+    }
+    if crate::lock(&s.mempool).contains(&hash) {
+        return Ok(Json(TxStatusResponse {
+            hash,
+            status: "pending".into(),
+            height: None,
+            receipt: None,
+        }));
+    }
+    Err(ApiError::not_found(format!("transaction {hash} not found")))
+}
+
+/// `GET /v1/accounts/{address}` reply.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct AccountResponse {
+    /// The account.
+    pub address: Address,
+    /// Balance in base units (decimal string).
+    pub balance: String,
+    /// Next nonce in committed state.
+    pub nonce: u64,
+    /// Next nonce counting pending transactions.
+    pub pending_nonce: u64,
+    /// Height of the state read.
+    pub height: u64,
+}
+
+async fn get_account(
+    State(s): State<ApiState>,
+    Path(address): Path<String>,
+) -> ApiResult<Json<AccountResponse>> {
+    let address: Address =
+        address.parse().map_err(|e| ApiError::bad_request(format!("invalid address: {e}")))?;
+    let snap = s.ledger.db().snapshot().map_err(ApiError::internal)?;
+    let balance = chorus_chain::components::bank::balance(&snap, &address)?;
+    let nonce = chorus_chain::account_nonce(&snap, &address)?;
+    let pending_nonce = crate::lock(&s.mempool).pending_nonce(&address, nonce);
+    Ok(Json(AccountResponse {
+        address,
+        balance: balance.to_string(),
+        nonce,
+        pending_nonce,
+        height: snap.height().unwrap_or(0),
+    }))
+}
+
+/// A block as the API shows it.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct BlockResponse {
+    /// Block hash.
+    pub hash: Hash,
+    /// Header.
+    pub header: chorus_types::BlockHeader,
+    /// Transaction hashes in order.
+    pub txs: Vec<Hash>,
+    /// Signers of the previous block's commit, as carried by this block.
+    pub last_commit: Option<chorus_types::CommitInfo>,
+    /// Signers of this block's own commit certificate.
+    pub commit: chorus_types::CommitInfo,
+    /// The canonical block encoding, hex.
+    pub raw: String,
+}
+
+fn block_response(bytes: &[u8], cert: &[u8]) -> ApiResult<BlockResponse> {
+    let block = Block::try_from_slice(bytes).map_err(ApiError::internal)?;
+    let cert = crate::ledger::StoredCertificate::try_from_slice(cert).map_err(ApiError::internal)?;
+    Ok(BlockResponse {
+        hash: block.hash(),
+        txs: block.txs.iter().map(SignedTx::hash).collect(),
+        header: block.header,
+        last_commit: block.last_commit,
+        commit: cert.info,
+        raw: format!("0x{}", hex::encode(bytes)),
+    })
+}
+
+async fn block_by_height(
+    State(s): State<ApiState>,
+    Path(height): Path<u64>,
+) -> ApiResult<Json<BlockResponse>> {
+    let b = s.ledger.db().block_by_height(height).map_err(ApiError::internal)?;
+    let b = b.ok_or_else(|| ApiError::not_found(format!("no block at height {height}")))?;
+    Ok(Json(block_response(&b.block_bytes, &b.certificate_bytes)?))
+}
+
+async fn latest_block(State(s): State<ApiState>) -> ApiResult<Json<BlockResponse>> {
+    let h = s.ledger.last_height().map_err(ApiError::internal)?.unwrap_or(0);
+    block_by_height(State(s), Path(h)).await
+}
+
+async fn block_by_hash(
+    State(s): State<ApiState>,
+    Path(hash): Path<String>,
+) -> ApiResult<Json<BlockResponse>> {
+    let hash = parse_hash(&hash)?;
+    let b = s.ledger.db().block_by_hash(&hash.0).map_err(ApiError::internal)?;
+    let b = b.ok_or_else(|| ApiError::not_found(format!("no block with hash {hash}")))?;
+    Ok(Json(block_response(&b.block_bytes, &b.certificate_bytes)?))
+}
+
+#[derive(Deserialize)]
+struct ProofQuery {
+    key: String,
+    height: Option<u64>,
+}
+
+async fn state_proof(
+    State(s): State<ApiState>,
+    Query(q): Query<ProofQuery>,
+) -> ApiResult<Json<chorus_db::StateProof>> {
+    let key = decode_hex(&q.key)?;
+    let db = s.ledger.db();
+    let latest = db.latest_height().map_err(ApiError::internal)?.unwrap_or(0);
+    let height = q.height.unwrap_or(latest);
+    if height > latest {
+        return Err(ApiError::not_found(format!("height {height} not committed yet")));
+    }
+    let proof = db.prove(&key, height).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    Ok(Json(proof))
+}
+
+async fn validators(State(s): State<ApiState>) -> ApiResult<Json<Value>> {
+    let vals = s.ledger.validator_set().map_err(ApiError::internal)?;
+    let list: Vec<Value> = vals
+        .iter()
+        .map(|v| {
+            json!({
+                "operator": v.operator,
+                "consensus_key": format!("0x{}", hex::encode(v.consensus_key)),
+                "power": v.power,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "validators": list })))
+}
+
+async fn ws(State(s): State<ApiState>, upgrade: WebSocketUpgrade) -> Response {
+    let rx = s.events.subscribe();
+    upgrade.on_upgrade(move |socket| stream_events(socket, rx))
+}
+
+async fn stream_events(mut socket: WebSocket, mut rx: broadcast::Receiver<NodeEvent>) {
+    loop {
+        tokio::select! {
+            ev = rx.recv() => match ev {
+                Ok(ev) => {
+                    let Ok(text) = serde_json::to_string(&ev) else { continue };
+                    if socket.send(Message::Text(text.into())).await.is_err() {
+                        return;
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    let msg = json!({ "type": "lagged", "missed": n }).to_string();
+                    if socket.send(Message::Text(msg.into())).await.is_err() {
+                        return;
+                    }
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
+            incoming = socket.recv() => match incoming {
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                Some(Ok(_)) => {}
+            },
+        }
+    }
+}
+
+/// Raw read of a state key at the latest height (for queries that decode it themselves).
+pub fn read_state(s: &ApiState, key: &[u8]) -> ApiResult<Option<Vec<u8>>> {
+    let snap = s.ledger.db().snapshot().map_err(ApiError::internal)?;
+    Ok(snap.get(key))
+}
+
+/// The OpenAPI 3 document of this API.
+pub fn openapi() -> Value {
+    let err = json!({"$ref": "#/components/schemas/Error"});
+    let path = |summary: &str, params: Value| {
+        json!({"get": {"summary": summary, "parameters": params,
+            "responses": {"200": {"description": "OK"}, "400": {"description": "bad request", "content": {"application/json": {"schema": err}}}, "404": {"description": "not found", "content": {"application/json": {"schema": err}}}}}})
+    };
+    let p = |name: &str, inn: &str| json!({"name": name, "in": inn, "required": inn == "path", "schema": {"type": "string"}});
+    json!({
+        "openapi": "3.0.3",
+        "info": {"title": "Chorus node API", "version": env!("CARGO_PKG_VERSION")},
+        "paths": {
+            "/health": path("Liveness and latest height", json!([])),
+            "/metrics": path("Prometheus metrics (OpenMetrics text)", json!([])),
+            "/v1/status": path("Node status", json!([])),
+            "/v1/txs": {"post": {"summary": "Submit a signed transaction",
+                "requestBody": {"content": {
+                    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+                    "application/json": {"schema": {"type": "object", "properties": {"tx": {"type": "string", "description": "0x-hex of the borsh-encoded SignedTx"}}, "required": ["tx"]}}}},
+                "responses": {"200": {"description": "accepted"}, "400": {"description": "rejected", "content": {"application/json": {"schema": err}}},
+                    "409": {"description": "duplicate"}, "413": {"description": "too large"}, "429": {"description": "mempool full"}}}},
+            "/v1/txs/{hash}": path("Transaction status and receipt", json!([p("hash", "path")])),
+            "/v1/accounts/{address}": path("Balance and nonces", json!([p("address", "path")])),
+            "/v1/blocks/latest": path("Latest block", json!([])),
+            "/v1/blocks/{height}": path("Block by height", json!([p("height", "path")])),
+            "/v1/blocks/by-hash/{hash}": path("Block by hash", json!([p("hash", "path")])),
+            "/v1/state/proof": path("State proof (inclusion or exclusion) for a raw key", json!([p("key", "query"), p("height", "query")])),
+            "/v1/validators": path("Active validator set", json!([])),
+            "/v1/ws": path("WebSocket stream of events (new_block, tx_result)", json!([])),
+        },
+        "components": {"schemas": {"Error": {"type": "object", "properties": {
+            "error": {"type": "string"}, "code": {"type": "integer"}}, "required": ["error", "code"]}}}
+    })
+}
