@@ -135,8 +135,10 @@ pub fn run(opts: &BenchOptions) -> Result<BenchReport, Error> {
             certificate_bytes: vec![0u8; 128],
             txs: (0..opts.keys_per_block as u32 / 2)
                 .map(|i| TxRecord {
-                    hash: Sha256::digest([height.to_le_bytes(), u64::from(i).to_le_bytes()].concat())
-                        .into(),
+                    hash: Sha256::digest(
+                        [height.to_le_bytes(), u64::from(i).to_le_bytes()].concat(),
+                    )
+                    .into(),
                     index: i,
                     receipt_bytes: vec![0u8; 32],
                 })

@@ -12,8 +12,8 @@ use crate::error::{Error, tree_err};
 use crate::proof::StateProof;
 use crate::snapshot::Snapshot;
 use crate::tables::{
-    self, BLOCK_HASHES, BLOCKS, BlockRow, JMT_NODES, JMT_STALE, JMT_VALUES, META,
-    META_HISTORY_MIN, META_LATEST, META_SCHEMA, ROOTS, SCHEMA_VERSION, STATE, TXS, TxRow,
+    self, BLOCK_HASHES, BLOCKS, BlockRow, JMT_NODES, JMT_STALE, JMT_VALUES, META, META_HISTORY_MIN,
+    META_LATEST, META_SCHEMA, ROOTS, SCHEMA_VERSION, STATE, TXS, TxRow,
 };
 use crate::tree::TreeView;
 
@@ -174,8 +174,7 @@ impl Db {
 
     /// [`Db::open_in_memory`] with explicit options.
     pub fn open_in_memory_with(opts: DbOptions) -> Result<Db, Error> {
-        let db =
-            Database::builder().create_with_backend(redb::backends::InMemoryBackend::new())?;
+        let db = Database::builder().create_with_backend(redb::backends::InMemoryBackend::new())?;
         Db::init(db, opts)
     }
 
@@ -439,7 +438,9 @@ impl Db {
         };
         match rtx.open_table(BLOCKS)?.get(height)? {
             Some(v) => Ok(Some(stored_block(height, v.value())?)),
-            None => Err(tables::corrupt("blocks", format!("hash index points at missing {height}"))),
+            None => {
+                Err(tables::corrupt("blocks", format!("hash index points at missing {height}")))
+            }
         }
     }
 
@@ -468,7 +469,11 @@ impl Db {
                 let row: TxRow = tables::decode_row("txs", v.value())?;
                 Ok(Some(StoredTx {
                     height: row.height,
-                    tx: TxRecord { hash: *hash, index: row.index, receipt_bytes: row.receipt_bytes },
+                    tx: TxRecord {
+                        hash: *hash,
+                        index: row.index,
+                        receipt_bytes: row.receipt_bytes,
+                    },
                 }))
             }
             None => Ok(None),
@@ -530,9 +535,10 @@ fn mark_unchanged_root_stale(batch: &mut TreeUpdateBatch, height: u64) {
         .cloned();
     if let Some(new_root) = new_root {
         let old_root = NodeKey::new(height - 1, new_root.nibble_path().clone());
-        batch
-            .stale_node_index_batch
-            .insert(jmt::storage::StaleNodeIndex { stale_since_version: height, node_key: old_root });
+        batch.stale_node_index_batch.insert(jmt::storage::StaleNodeIndex {
+            stale_since_version: height,
+            node_key: old_root,
+        });
     }
 }
 

@@ -20,9 +20,7 @@ mod snapshot;
 mod tables;
 mod tree;
 
-pub use db::{
-    BlockRecord, Db, DbOptions, EMPTY_ROOT, Prepared, StoredBlock, StoredTx, TxRecord,
-};
+pub use db::{BlockRecord, Db, DbOptions, EMPTY_ROOT, Prepared, StoredBlock, StoredTx, TxRecord};
 pub use error::Error;
 pub use proof::{StateProof, verify_proof};
 pub use snapshot::{KeyValues, Snapshot};

@@ -11,8 +11,7 @@ pub(crate) const STATE: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new
 /// JMT nodes: borsh(NodeKey) → borsh(Node).
 pub(crate) const JMT_NODES: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("jmt_nodes");
 /// JMT values by version: key_hash (32) ‖ version (u64 BE) → 0x00 (deleted) | 0x01 ‖ value.
-pub(crate) const JMT_VALUES: TableDefinition<'_, &[u8], &[u8]> =
-    TableDefinition::new("jmt_values");
+pub(crate) const JMT_VALUES: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("jmt_values");
 /// Stale JMT nodes: stale_since_version (u64 BE) ‖ borsh(NodeKey) → empty.
 pub(crate) const JMT_STALE: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("jmt_stale");
 /// State root per committed height: height → root (32 bytes).

@@ -1,12 +1,16 @@
 //! Attack generators for tests and benchmarks: functions producing malicious [`Update`]s from honest
 //! ones, seeded and deterministic (integer arithmetic; Gaussian noise via [`crate::dp`]).
 
-use crate::dp::GaussianSampler;
-use crate::fixed::{div_round, sat_i32, Micros};
 use crate::Update;
+use crate::dp::GaussianSampler;
+use crate::fixed::{Micros, div_round, sat_i32};
 
 fn map(u: &Update, f: impl Fn(i32) -> i32) -> Update {
-    Update { spec: u.spec.clone(), scale: u.scale, values: u.values.iter().map(|&x| f(x)).collect() }
+    Update {
+        spec: u.spec.clone(),
+        scale: u.scale,
+        values: u.values.iter().map(|&x| f(x)).collect(),
+    }
 }
 
 fn scale_by(x: i128, k: Micros) -> i32 {
@@ -61,7 +65,11 @@ pub fn mean_std(honest: &[Update]) -> (Vec<i32>, Vec<i32>) {
 pub fn alie(honest: &[Update], z: Micros) -> Option<Update> {
     let first = honest.first()?;
     let (mean, std) = mean_std(honest);
-    let values = mean.iter().zip(&std).map(|(&m, &s)| sat_i32(m as i128 - div_round(s as i128 * z.0 as i128, 1_000_000))).collect();
+    let values = mean
+        .iter()
+        .zip(&std)
+        .map(|(&m, &s)| sat_i32(m as i128 - div_round(s as i128 * z.0 as i128, 1_000_000)))
+        .collect();
     Some(Update { spec: first.spec.clone(), scale: first.scale, values })
 }
 
@@ -69,7 +77,11 @@ pub fn alie(honest: &[Update], z: Micros) -> Option<Update> {
 pub fn ipm(honest: &[Update], eps: Micros) -> Option<Update> {
     let first = honest.first()?;
     let (mean, _) = mean_std(honest);
-    Some(Update { spec: first.spec.clone(), scale: first.scale, values: mean.iter().map(|&m| scale_by(-(m as i128), eps)).collect() })
+    Some(Update {
+        spec: first.spec.clone(),
+        scale: first.scale,
+        values: mean.iter().map(|&m| scale_by(-(m as i128), eps)).collect(),
+    })
 }
 
 fn dist2(a: &[i32], b: &[i32]) -> u128 {
@@ -89,7 +101,10 @@ pub fn min_max(honest: &[Update]) -> Option<Update> {
         .max()
         .unwrap_or(0);
     let build = |g: u64| -> Vec<i32> {
-        mean.iter().zip(&std).map(|(&m, &s)| sat_i32(m as i128 - div_round(s as i128 * g as i128, 1_000_000))).collect()
+        mean.iter()
+            .zip(&std)
+            .map(|(&m, &s)| sat_i32(m as i128 - div_round(s as i128 * g as i128, 1_000_000)))
+            .collect()
     };
     let ok = |v: &[i32]| honest.iter().all(|h| dist2(v, &h.values) <= max_pair);
     let (mut lo, mut hi) = (0u64, 1_000_000_000u64);
@@ -120,7 +135,12 @@ mod tests {
 
     fn ups() -> Vec<Update> {
         let spec = ModelSpec::flat(3);
-        (0..5).map(|i| Update::from_f32(&spec, &[1.0 + i as f32 * 0.1, -1.0, 0.5], FixedScale::default()).unwrap()).collect()
+        (0..5)
+            .map(|i| {
+                Update::from_f32(&spec, &[1.0 + i as f32 * 0.1, -1.0, 0.5], FixedScale::default())
+                    .unwrap()
+            })
+            .collect()
     }
 
     #[test]
@@ -136,7 +156,11 @@ mod tests {
         let g1 = gaussian(&h[0], Micros::from_int(200), [1; 32]);
         assert_eq!(g1, gaussian(&h[0], Micros::from_int(200), [1; 32]));
         let mm = min_max(&h).unwrap();
-        let max_pair = (0..5).flat_map(|i| (0..5).map(move |j| (i, j))).map(|(i, j)| dist2(&h[i].values, &h[j].values)).max().unwrap();
+        let max_pair = (0..5)
+            .flat_map(|i| (0..5).map(move |j| (i, j)))
+            .map(|(i, j)| dist2(&h[i].values, &h[j].values))
+            .max()
+            .unwrap();
         assert!(h.iter().all(|x| dist2(&mm.values, &x.values) <= max_pair));
         assert_eq!(choose_byzantine(10, 3, [2; 32]), choose_byzantine(10, 3, [2; 32]));
     }

@@ -34,7 +34,14 @@ pub struct BenchOptions {
 
 impl Default for BenchOptions {
     fn default() -> Self {
-        Self { sizes: vec![(100, 1_000_000), (1000, 100_000)], f: 10, repeats: 3, flower: false, flower_script: None, seed: 0 }
+        Self {
+            sizes: vec![(100, 1_000_000), (1000, 100_000)],
+            f: 10,
+            repeats: 3,
+            flower: false,
+            flower_script: None,
+            seed: 0,
+        }
     }
 }
 
@@ -76,10 +83,24 @@ impl fmt::Display for BenchReport {
         for r in &self.rows {
             let fl = r.flower_seconds.map_or("-".to_string(), |s| format!("{:.3} s", s));
             let sp = r.speedup_vs_flower.map_or("-".to_string(), |s| format!("{s:.1}×"));
-            writeln!(f, "| {} | {:.0e} | {} | {:.1} ms | {:.1} | {} | {} |", r.n, r.p as f64, r.name, r.seconds * 1e3, r.gb_per_s, fl, sp)?;
+            writeln!(
+                f,
+                "| {} | {:.0e} | {} | {:.1} ms | {:.1} | {} | {} |",
+                r.n,
+                r.p as f64,
+                r.name,
+                r.seconds * 1e3,
+                r.gb_per_s,
+                fl,
+                sp
+            )?;
         }
         for (n, p, mib) in &self.fedavg_extra_peak_mib {
-            writeln!(f, "streaming FedAvg extra peak memory at N={n}, P={:.0e}: {mib:.1} MiB", *p as f64)?;
+            writeln!(
+                f,
+                "streaming FedAvg extra peak memory at N={n}, P={:.0e}: {mib:.1} MiB",
+                *p as f64
+            )?;
         }
         Ok(())
     }
@@ -96,7 +117,11 @@ fn splitmix64(mut z: u64) -> u64 {
 pub fn generate(n: usize, p: usize, seed: u64) -> Vec<Vec<i32>> {
     (0..n)
         .into_par_iter()
-        .map(|i| (0..p).map(|j| ((splitmix64((seed << 40) + (i * p + j) as u64) >> 42) as i32) - (1 << 21)).collect())
+        .map(|i| {
+            (0..p)
+                .map(|j| ((splitmix64((seed << 40) + (i * p + j) as u64) >> 42) as i32) - (1 << 21))
+                .collect()
+        })
         .collect()
 }
 
@@ -115,14 +140,32 @@ fn time_min<T>(repeats: usize, mut f: impl FnMut() -> Result<T, Error>) -> Resul
     Ok(best)
 }
 
-fn flower_times(script: &std::path::Path, n: usize, p: usize, f: u32, seed: u64) -> Result<serde_json::Value, Error> {
+fn flower_times(
+    script: &std::path::Path,
+    n: usize,
+    p: usize,
+    f: u32,
+    seed: u64,
+) -> Result<serde_json::Value, Error> {
     let out = std::process::Command::new("python3")
         .arg(script)
-        .args(["--n", &n.to_string(), "--p", &p.to_string(), "--f", &f.to_string(), "--seed", &seed.to_string()])
+        .args([
+            "--n",
+            &n.to_string(),
+            "--p",
+            &p.to_string(),
+            "--f",
+            &f.to_string(),
+            "--seed",
+            &seed.to_string(),
+        ])
         .output()
         .map_err(|e| Error::Bench(format!("running {}: {e}", script.display())))?;
     if !out.status.success() {
-        return Err(Error::Bench(format!("flower script failed: {}", String::from_utf8_lossy(&out.stderr))));
+        return Err(Error::Bench(format!(
+            "flower script failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )));
     }
     let s = String::from_utf8_lossy(&out.stdout);
     let line = s.lines().rev().find(|l| l.trim_start().starts_with('{')).unwrap_or("{}");
@@ -141,7 +184,8 @@ pub fn run(opts: BenchOptions) -> Result<BenchReport, Error> {
         let bytes = (n * p * 4) as f64;
         let flower = if opts.flower {
             let script = opts.flower_script.clone().unwrap_or_else(|| {
-                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/flower/bench.py")
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("../../scripts/flower/bench.py")
             });
             Some(flower_times(&script, n, p, opts.f, opts.seed)?)
         } else {
@@ -160,16 +204,16 @@ pub fn run(opts: BenchOptions) -> Result<BenchReport, Error> {
             });
         };
         let floor = time_min(opts.repeats, || {
-            Ok(data
-                .par_iter()
-                .map(|row| row.iter().map(|&x| x as i64).sum::<i64>())
-                .sum::<i64>())
+            Ok(data.par_iter().map(|row| row.iter().map(|&x| x as i64).sum::<i64>()).sum::<i64>())
         })?;
         push("floor: sum of all inputs", "floor", floor);
         let run_rule = |rule: &AggregationRule| -> Result<crate::agg::AggregateOutcome, Error> {
             let mut agg = ServerAggregator::new(rule.clone());
-            let mut inputs: Vec<WeightedInput<'_>> =
-                data.iter().zip(&weights).map(|(v, &w)| WeightedInput::new(SliceReader(v), w)).collect();
+            let mut inputs: Vec<WeightedInput<'_>> = data
+                .iter()
+                .zip(&weights)
+                .map(|(v, &w)| WeightedInput::new(SliceReader(v), w))
+                .collect();
             agg.aggregate(&spec, scale, &mut inputs, &AggregateOptions::default())
         };
         let f = opts.f;

@@ -12,7 +12,13 @@ use crate::agg::{AggregateOptions, Aggregator, ServerAggregator, WeightedInput};
 use crate::dp::GaussianSampler;
 use crate::{AggregationRule, Error, Update};
 
-fn value(rule: &AggregationRule, ups: &[Update], weights: &[u64], set: &[usize], target: &Update) -> Result<i128, Error> {
+fn value(
+    rule: &AggregationRule,
+    ups: &[Update],
+    weights: &[u64],
+    set: &[usize],
+    target: &Update,
+) -> Result<i128, Error> {
     let agg = if set.is_empty() {
         vec![0i32; target.values.len()]
     } else {
@@ -25,11 +31,17 @@ fn value(rule: &AggregationRule, ups: &[Update], weights: &[u64], set: &[usize],
         };
         match run(rule) {
             Ok(o) => o.aggregate.values,
-            Err(Error::NotEnoughInputs { .. } | Error::InvalidParams { .. }) => run(&AggregationRule::FedAvg)?.aggregate.values,
+            Err(Error::NotEnoughInputs { .. } | Error::InvalidParams { .. }) => {
+                run(&AggregationRule::FedAvg)?.aggregate.values
+            }
             Err(e) => return Err(e),
         }
     };
-    Ok(-(agg.iter().zip(&target.values).map(|(&a, &t)| (a as i128 - t as i128).pow(2)).sum::<i128>()))
+    Ok(-(agg
+        .iter()
+        .zip(&target.values)
+        .map(|(&a, &t)| (a as i128 - t as i128).pow(2))
+        .sum::<i128>()))
 }
 
 /// Groups identical updates: returns (representative updates, their weights, group of each input).
@@ -62,12 +74,22 @@ fn split(scores: &[i128], group: &[usize]) -> Vec<i128> {
 }
 
 /// Leave-one-out: `v(all) − v(all \ {i})` for each distinct update, split among identical copies.
-pub fn leave_one_out(rule: &AggregationRule, ups: &[Update], weights: &[u64], target: &Update) -> Result<Vec<i128>, Error> {
+pub fn leave_one_out(
+    rule: &AggregationRule,
+    ups: &[Update],
+    weights: &[u64],
+    target: &Update,
+) -> Result<Vec<i128>, Error> {
     let (reps, w, group) = dedup(ups, weights);
     Ok(split(&loo_distinct(rule, &reps, &w, target)?, &group))
 }
 
-fn loo_distinct(rule: &AggregationRule, ups: &[Update], weights: &[u64], target: &Update) -> Result<Vec<i128>, Error> {
+fn loo_distinct(
+    rule: &AggregationRule,
+    ups: &[Update],
+    weights: &[u64],
+    target: &Update,
+) -> Result<Vec<i128>, Error> {
     let all: Vec<usize> = (0..ups.len()).collect();
     let full = value(rule, ups, weights, &all, target)?;
     (0..ups.len())
@@ -139,7 +161,13 @@ mod tests {
 
     fn honest() -> Vec<Update> {
         let spec = ModelSpec::flat(4);
-        let rows = [[1.0, 2.0, 0.0, -1.0], [1.2, 1.8, 0.1, -0.9], [0.8, 2.1, -0.1, -1.1], [1.1, 2.2, 0.05, -1.0], [0.9, 1.9, -0.05, -0.95]];
+        let rows = [
+            [1.0, 2.0, 0.0, -1.0],
+            [1.2, 1.8, 0.1, -0.9],
+            [0.8, 2.1, -0.1, -1.1],
+            [1.1, 2.2, 0.05, -1.0],
+            [0.9, 1.9, -0.05, -0.95],
+        ];
         rows.iter().map(|r| Update::from_f32(&spec, r, FixedScale::default()).unwrap()).collect()
     }
 
@@ -147,7 +175,9 @@ mod tests {
     fn duplicated_updates_gain_nothing_extra() {
         let h = honest();
         let rule: AggregationRule = "median".parse().unwrap();
-        let target = Update::from_f32(&ModelSpec::flat(4), &[1.0, 2.0, 0.0, -1.0], FixedScale::default()).unwrap();
+        let target =
+            Update::from_f32(&ModelSpec::flat(4), &[1.0, 2.0, 0.0, -1.0], FixedScale::default())
+                .unwrap();
         let base_loo = leave_one_out(&rule, &h, &[1; 5], &target).unwrap();
         let mut dup = h.clone();
         dup.extend(crate::attack::sybil(&h[1], 2));
@@ -170,7 +200,8 @@ mod tests {
         let target = h[0].clone();
         let sh = tmc_shapley(&rule, &h, &[1; 5], &target, 10, 0, [9; 32]).unwrap();
         let all: Vec<usize> = (0..5).collect();
-        let total = value(&rule, &h, &[1; 5], &all, &target).unwrap() - value(&rule, &h, &[1; 5], &[], &target).unwrap();
+        let total = value(&rule, &h, &[1; 5], &all, &target).unwrap()
+            - value(&rule, &h, &[1; 5], &[], &target).unwrap();
         let s: i128 = sh.iter().sum();
         assert!((s - total).abs() <= 5, "{s} vs {total}");
     }

@@ -13,7 +13,7 @@
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use serde::{Deserialize, Serialize};
 
-use crate::fixed::{div_round, sat_i32, Micros};
+use crate::fixed::{Micros, div_round, sat_i32};
 use crate::{Error, Update};
 
 const LN2_HI: f64 = 6.931_471_803_691_238e-1;
@@ -156,7 +156,8 @@ pub fn noise_sum(sum: &mut Update, clip: Micros, noise_multiplier: Micros, seed:
 
 /// RDP orders α used by the accountant.
 pub const ORDERS: &[u32] = &[
-    2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 14, 16, 18, 20, 24, 28, 32, 40, 48, 56, 64, 80, 96, 128, 192, 256,
+    2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 14, 16, 18, 20, 24, 28, 32, 40, 48, 56, 64, 80, 96, 128,
+    192, 256,
 ];
 
 fn log_add(a: f64, b: f64) -> f64 {
@@ -227,7 +228,12 @@ pub struct Accountant {
 impl Accountant {
     /// A fresh ledger.
     pub fn new(budget_eps: Micros, delta_pico: u64) -> Self {
-        Self { budget_micro_eps: budget_eps.0, delta_pico: delta_pico.max(1), spent_micro_eps: 0, releases: Vec::new() }
+        Self {
+            budget_micro_eps: budget_eps.0,
+            delta_pico: delta_pico.max(1),
+            spent_micro_eps: 0,
+            releases: Vec::new(),
+        }
     }
 
     /// ε (millionths, rounded up) after composing the recorded releases plus `extra`.
@@ -235,7 +241,12 @@ impl Accountant {
         let mut rdp = vec![0.0f64; ORDERS.len()];
         for r in self.releases.iter().chain(extra) {
             for (acc, &a) in rdp.iter_mut().zip(ORDERS) {
-                *acc += r.steps as f64 * rdp_subsampled_gaussian(r.sample_rate.as_f64(), r.noise_multiplier.as_f64(), a);
+                *acc += r.steps as f64
+                    * rdp_subsampled_gaussian(
+                        r.sample_rate.as_f64(),
+                        r.noise_multiplier.as_f64(),
+                        a,
+                    );
             }
         }
         if self.releases.is_empty() && extra.is_none() {
@@ -250,7 +261,10 @@ impl Accountant {
     pub fn spend(&mut self, r: Release) -> Result<u64, Error> {
         let would_be = self.epsilon_micro(Some(&r));
         if would_be > self.budget_micro_eps {
-            return Err(Error::BudgetExceeded { would_be_micro_eps: would_be, budget_micro_eps: self.budget_micro_eps });
+            return Err(Error::BudgetExceeded {
+                would_be_micro_eps: would_be,
+                budget_micro_eps: self.budget_micro_eps,
+            });
         }
         self.releases.push(r);
         self.spent_micro_eps = would_be;
@@ -293,7 +307,8 @@ mod tests {
 
     #[test]
     fn clipping_bounds_the_norm() {
-        let mut u = Update::from_f32(&ModelSpec::flat(2), &[30.0, 40.0], FixedScale::default()).unwrap();
+        let mut u =
+            Update::from_f32(&ModelSpec::flat(2), &[30.0, 40.0], FixedScale::default()).unwrap();
         assert!(clip_update(&mut u, Micros::from_int(5)));
         assert!(u.norm_sq() <= (5u128 << 16).pow(2));
         assert!(!clip_update(&mut u, Micros::from_int(5)));
@@ -306,13 +321,19 @@ mod tests {
         let eps = epsilon_from_rdp(&rdp, 1e-5);
         assert!((eps - (3.0 + 1e5f64.ln() / 5.0)).abs() < 1e-12, "{eps}");
         // Subsampling amplifies privacy.
-        assert!(rdp_subsampled_gaussian(0.01, 1.0, 8) < rdp_subsampled_gaussian(1.0, 1.0, 8) / 50.0);
+        assert!(
+            rdp_subsampled_gaussian(0.01, 1.0, 8) < rdp_subsampled_gaussian(1.0, 1.0, 8) / 50.0
+        );
     }
 
     #[test]
     fn accountant_refuses_over_budget_releases() {
         let mut acc = Accountant::new(Micros::from_int(3), 10_000_000); // ε ≤ 3, δ = 1e-5
-        let r = Release { sample_rate: Micros(10_000), noise_multiplier: Micros(1_100_000), steps: 100 };
+        let r = Release {
+            sample_rate: Micros(10_000),
+            noise_multiplier: Micros(1_100_000),
+            steps: 100,
+        };
         let first = acc.spend(r).unwrap();
         assert!(first > 0 && first <= 3_000_000);
         let mut spent = first;

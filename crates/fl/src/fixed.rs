@@ -42,7 +42,9 @@ pub fn norm_sq(v: &[i32]) -> u128 {
 
 /// A non-negative decimal with 6 fractional digits, stored as millionths (no floats in hashed state).
 /// Parses and prints as a decimal string, e.g. `"0.9"`, `"10"`, `"1e-3"` is *not* accepted.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub struct Micros(pub u64);
 
 impl Micros {
@@ -79,12 +81,21 @@ impl FromStr for Micros {
     fn from_str(s: &str) -> Result<Self, String> {
         let s = s.trim();
         let (ip, fp) = s.split_once('.').unwrap_or((s, ""));
-        if ip.is_empty() && fp.is_empty() || fp.len() > 6 || !fp.bytes().all(|b| b.is_ascii_digit()) {
+        if ip.is_empty() && fp.is_empty() || fp.len() > 6 || !fp.bytes().all(|b| b.is_ascii_digit())
+        {
             return Err(format!("not a decimal with at most 6 fractional digits: {s:?}"));
         }
-        let i: u64 = if ip.is_empty() { 0 } else { ip.parse().map_err(|_| format!("bad number {s:?}"))? };
-        let f: u64 = if fp.is_empty() { 0 } else { format!("{fp:0<6}").parse().map_err(|_| format!("bad number {s:?}"))? };
-        i.checked_mul(1_000_000).and_then(|x| x.checked_add(f)).map(Micros).ok_or_else(|| format!("too large: {s:?}"))
+        let i: u64 =
+            if ip.is_empty() { 0 } else { ip.parse().map_err(|_| format!("bad number {s:?}"))? };
+        let f: u64 = if fp.is_empty() {
+            0
+        } else {
+            format!("{fp:0<6}").parse().map_err(|_| format!("bad number {s:?}"))?
+        };
+        i.checked_mul(1_000_000)
+            .and_then(|x| x.checked_add(f))
+            .map(Micros)
+            .ok_or_else(|| format!("too large: {s:?}"))
     }
 }
 

@@ -19,8 +19,8 @@ pub mod validate;
 pub mod bench;
 
 pub use agg::{
-    AggregateOptions, AggregateOutcome, AggregationRule, Aggregator, InputReport, ServerAggregator, ServerState,
-    WeightedInput,
+    AggregateOptions, AggregateOutcome, AggregationRule, Aggregator, InputReport, ServerAggregator,
+    ServerState, WeightedInput,
 };
 pub use update::{FixedScale, ModelSpec, SliceReader, TensorSpec, Update, UpdateReader};
 pub use validate::{ValidationError, ValidationLimits};
@@ -82,7 +82,9 @@ pub enum Error {
     #[error("server state mismatch: {0}")]
     StateMismatch(String),
     /// A privacy release was refused.
-    #[error("privacy budget exceeded: spending would reach {would_be_micro_eps} µε, budget {budget_micro_eps} µε")]
+    #[error(
+        "privacy budget exceeded: spending would reach {would_be_micro_eps} µε, budget {budget_micro_eps} µε"
+    )]
     BudgetExceeded {
         /// ε (in millionths) after the refused release.
         would_be_micro_eps: u64,

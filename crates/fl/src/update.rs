@@ -153,7 +153,11 @@ const VERSION: u8 = 1;
 
 impl Update {
     /// Builds an update from already-quantized values, checking the length.
-    pub fn new(spec: Arc<ModelSpec>, scale: FixedScale, values: Vec<i32>) -> Result<Self, ValidationError> {
+    pub fn new(
+        spec: Arc<ModelSpec>,
+        scale: FixedScale,
+        values: Vec<i32>,
+    ) -> Result<Self, ValidationError> {
         let expected = spec.num_params();
         if values.len() != expected {
             return Err(ValidationError::WrongLength { expected, got: values.len() });
@@ -171,12 +175,20 @@ impl Update {
     }
 
     /// Quantizes `values`, rejecting a wrong length or any NaN/Inf *before* quantizing.
-    pub fn from_f32(spec: &ModelSpec, values: &[f32], scale: FixedScale) -> Result<Self, ValidationError> {
+    pub fn from_f32(
+        spec: &ModelSpec,
+        values: &[f32],
+        scale: FixedScale,
+    ) -> Result<Self, ValidationError> {
         Self::from_f32_shared(Arc::new(spec.clone()), values, scale)
     }
 
     /// Like [`Update::from_f32`] with a shared spec.
-    pub fn from_f32_shared(spec: Arc<ModelSpec>, values: &[f32], scale: FixedScale) -> Result<Self, ValidationError> {
+    pub fn from_f32_shared(
+        spec: Arc<ModelSpec>,
+        values: &[f32],
+        scale: FixedScale,
+    ) -> Result<Self, ValidationError> {
         let expected = spec.num_params();
         if values.len() != expected {
             return Err(ValidationError::WrongLength { expected, got: values.len() });
@@ -260,25 +272,33 @@ impl Update {
             let nd = r.u32()? as usize;
             let mut shape = Vec::with_capacity(nd.min(64));
             for _ in 0..nd {
-                let d = usize::try_from(r.u64()?).map_err(|_| ValidationError::Malformed("dimension overflow".into()))?;
+                let d = usize::try_from(r.u64()?)
+                    .map_err(|_| ValidationError::Malformed("dimension overflow".into()))?;
                 shape.push(d);
             }
             tensors.push(TensorSpec { name, shape });
         }
         let spec = ModelSpec { tensors };
-        let n = usize::try_from(r.u64()?).map_err(|_| ValidationError::Malformed("length overflow".into()))?;
-        let expected = checked_num_params(&spec).ok_or_else(|| ValidationError::Malformed("shape overflow".into()))?;
+        let n = usize::try_from(r.u64()?)
+            .map_err(|_| ValidationError::Malformed("length overflow".into()))?;
+        let expected = checked_num_params(&spec)
+            .ok_or_else(|| ValidationError::Malformed("shape overflow".into()))?;
         if n != expected {
             return Err(ValidationError::WrongLength { expected, got: n });
         }
         let rest = &bytes[r.pos..];
-        if rest.len() != n.checked_mul(4).ok_or_else(|| ValidationError::Malformed("length overflow".into()))? {
-            return Err(ValidationError::Malformed(format!("expected {} value bytes, got {}", n * 4, rest.len())));
+        if rest.len()
+            != n.checked_mul(4)
+                .ok_or_else(|| ValidationError::Malformed("length overflow".into()))?
+        {
+            return Err(ValidationError::Malformed(format!(
+                "expected {} value bytes, got {}",
+                n * 4,
+                rest.len()
+            )));
         }
-        let values = rest
-            .chunks_exact(4)
-            .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect();
+        let values =
+            rest.chunks_exact(4).map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
         Ok(Self { spec: Arc::new(spec), scale, values })
     }
 
@@ -290,28 +310,36 @@ impl Update {
         let mut off = 0;
         for t in &self.spec.tensors {
             let n = t.numel();
-            let b: Vec<u8> = self.values[off..off + n].iter().flat_map(|v| v.to_le_bytes()).collect();
+            let b: Vec<u8> =
+                self.values[off..off + n].iter().flat_map(|v| v.to_le_bytes()).collect();
             bytes.push(b);
             off += n;
         }
         for (t, b) in self.spec.tensors.iter().zip(&bytes) {
-            let view = safetensors::tensor::TensorView::new(safetensors::Dtype::I32, t.shape.clone(), b)
-                .map_err(|e| Error::Encoding(e.to_string()))?;
+            let view =
+                safetensors::tensor::TensorView::new(safetensors::Dtype::I32, t.shape.clone(), b)
+                    .map_err(|e| Error::Encoding(e.to_string()))?;
             views.push((t.name.clone(), view));
         }
         let mut meta = std::collections::HashMap::new();
         meta.insert("chorus.frac_bits".to_string(), self.scale.frac_bits.to_string());
         meta.insert("chorus.format".to_string(), "fixed-i32".to_string());
-        safetensors::tensor::serialize(views, Some(meta)).map_err(|e| Error::Encoding(e.to_string()))
+        safetensors::tensor::serialize(views, Some(meta))
+            .map_err(|e| Error::Encoding(e.to_string()))
     }
 
     /// Decodes safetensors against the task's `spec`. `I32` tensors must carry `chorus.frac_bits`
     /// equal to `scale`; `F32` tensors are validated (finite) and quantized with `scale`. Any other
     /// dtype, a missing/extra tensor or a shape mismatch is a typed rejection.
-    pub fn from_safetensors(bytes: &[u8], spec: &ModelSpec, scale: FixedScale) -> Result<Self, ValidationError> {
-        let st = safetensors::SafeTensors::deserialize(bytes).map_err(|e| ValidationError::Malformed(e.to_string()))?;
-        let (_, meta) =
-            safetensors::SafeTensors::read_metadata(bytes).map_err(|e| ValidationError::Malformed(e.to_string()))?;
+    pub fn from_safetensors(
+        bytes: &[u8],
+        spec: &ModelSpec,
+        scale: FixedScale,
+    ) -> Result<Self, ValidationError> {
+        let st = safetensors::SafeTensors::deserialize(bytes)
+            .map_err(|e| ValidationError::Malformed(e.to_string()))?;
+        let (_, meta) = safetensors::SafeTensors::read_metadata(bytes)
+            .map_err(|e| ValidationError::Malformed(e.to_string()))?;
         let file_bits = meta.metadata().as_ref().and_then(|m| m.get("chorus.frac_bits")).cloned();
         if st.len() != spec.tensors.len() {
             for name in st.names() {
@@ -337,22 +365,33 @@ impl Update {
                 safetensors::Dtype::I32 => {
                     let bits: Option<u8> = file_bits.as_deref().and_then(|s| s.parse().ok());
                     if bits != Some(scale.frac_bits) {
-                        return Err(ValidationError::ScaleMismatch { expected: scale.frac_bits, got: bits });
+                        return Err(ValidationError::ScaleMismatch {
+                            expected: scale.frac_bits,
+                            got: bits,
+                        });
                     }
-                    values.extend(data.chunks_exact(4).map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]])));
+                    values.extend(
+                        data.chunks_exact(4).map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]])),
+                    );
                 }
                 safetensors::Dtype::F32 => {
                     let base = values.len();
                     for (i, c) in data.chunks_exact(4).enumerate() {
                         let x = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
                         if !x.is_finite() {
-                            return Err(ValidationError::NonFinite { tensor: t.name.clone(), index: base + i });
+                            return Err(ValidationError::NonFinite {
+                                tensor: t.name.clone(),
+                                index: base + i,
+                            });
                         }
                         values.push(scale.quantize(x));
                     }
                 }
                 other => {
-                    return Err(ValidationError::DtypeMismatch { tensor: t.name.clone(), dtype: format!("{other:?}") });
+                    return Err(ValidationError::DtypeMismatch {
+                        tensor: t.name.clone(),
+                        dtype: format!("{other:?}"),
+                    });
                 }
             }
         }
@@ -374,7 +413,11 @@ struct ByteReader<'a> {
 
 impl<'a> ByteReader<'a> {
     fn take(&mut self, n: usize) -> Result<&'a [u8], ValidationError> {
-        let end = self.pos.checked_add(n).filter(|&e| e <= self.b.len()).ok_or_else(|| ValidationError::Malformed("truncated".into()))?;
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|&e| e <= self.b.len())
+            .ok_or_else(|| ValidationError::Malformed("truncated".into()))?;
         let s = &self.b[self.pos..end];
         self.pos = end;
         Ok(s)
@@ -471,7 +514,8 @@ mod tests {
     #[test]
     fn quantization_error_is_within_documented_bound() {
         let s = FixedScale::new(12).unwrap();
-        let xs: Vec<f32> = (0..5000).map(|i| ((i as f32) * 0.7311).sin() * 100.0 + (i as f32) * 1e-3).collect();
+        let xs: Vec<f32> =
+            (0..5000).map(|i| ((i as f32) * 0.7311).sin() * 100.0 + (i as f32) * 1e-3).collect();
         let sp = ModelSpec::flat(xs.len());
         let u = Update::from_f32(&sp, &xs, s).unwrap();
         for (x, y) in xs.iter().zip(u.to_f64()) {
@@ -508,7 +552,9 @@ mod tests {
 
     #[test]
     fn byte_encoding_matches_golden_fixture_and_roundtrips() {
-        let u = Update::from_f32(&spec(), &[1.0, -1.0, 0.5, 0.0, -2.25], FixedScale::new(8).unwrap()).unwrap();
+        let u =
+            Update::from_f32(&spec(), &[1.0, -1.0, 0.5, 0.0, -2.25], FixedScale::new(8).unwrap())
+                .unwrap();
         let b = u.to_bytes();
         let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
         assert_eq!(
@@ -521,7 +567,10 @@ mod tests {
         let mut extra = b.clone();
         extra.push(0);
         assert!(matches!(Update::from_bytes(&extra), Err(ValidationError::Malformed(_))));
-        assert!(matches!(Update::from_bytes(&b[..b.len() - 1]), Err(ValidationError::Malformed(_))));
+        assert!(matches!(
+            Update::from_bytes(&b[..b.len() - 1]),
+            Err(ValidationError::Malformed(_))
+        ));
     }
 
     #[test]
@@ -534,36 +583,48 @@ mod tests {
             Update::from_safetensors(&st, &spec(), FixedScale::new(8).unwrap()),
             Err(ValidationError::ScaleMismatch { .. })
         ));
-        let other = ModelSpec::new(vec![TensorSpec::new("w", vec![4]), TensorSpec::new("b", vec![1])]);
+        let other =
+            ModelSpec::new(vec![TensorSpec::new("w", vec![4]), TensorSpec::new("b", vec![1])]);
         assert!(matches!(
             Update::from_safetensors(&st, &other, s),
             Err(ValidationError::ShapeMismatch { .. })
         ));
-        let missing = ModelSpec::new(vec![TensorSpec::new("w", vec![2, 2]), TensorSpec::new("c", vec![1])]);
+        let missing =
+            ModelSpec::new(vec![TensorSpec::new("w", vec![2, 2]), TensorSpec::new("c", vec![1])]);
         assert!(matches!(
             Update::from_safetensors(&st, &missing, s),
             Err(ValidationError::UnexpectedTensor { .. } | ValidationError::MissingTensor { .. })
         ));
         // f32 safetensors with a NaN is rejected before quantization; f64 is a dtype mismatch.
-        let bad: Vec<u8> = [1.0f32, f32::NAN, 0.0, 0.0].iter().flat_map(|v| v.to_le_bytes()).collect();
+        let bad: Vec<u8> =
+            [1.0f32, f32::NAN, 0.0, 0.0].iter().flat_map(|v| v.to_le_bytes()).collect();
         let b1: Vec<u8> = 0.0f32.to_le_bytes().to_vec();
-        let v1 = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![2, 2], &bad).unwrap();
-        let v2 = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![1], &b1).unwrap();
+        let v1 = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![2, 2], &bad)
+            .unwrap();
+        let v2 =
+            safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![1], &b1).unwrap();
         let f = safetensors::tensor::serialize(vec![("w", v1), ("b", v2)], None).unwrap();
         assert_eq!(
             Update::from_safetensors(&f, &spec(), s),
             Err(ValidationError::NonFinite { tensor: "w".into(), index: 1 })
         );
         let d: Vec<u8> = [0.0f64; 4].iter().flat_map(|v| v.to_le_bytes()).collect();
-        let v3 = safetensors::tensor::TensorView::new(safetensors::Dtype::F64, vec![2, 2], &d).unwrap();
-        let v4 = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![1], &b1).unwrap();
+        let v3 =
+            safetensors::tensor::TensorView::new(safetensors::Dtype::F64, vec![2, 2], &d).unwrap();
+        let v4 =
+            safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![1], &b1).unwrap();
         let g = safetensors::tensor::serialize(vec![("w", v3), ("b", v4)], None).unwrap();
-        assert!(matches!(Update::from_safetensors(&g, &spec(), s), Err(ValidationError::DtypeMismatch { .. })));
+        assert!(matches!(
+            Update::from_safetensors(&g, &spec(), s),
+            Err(ValidationError::DtypeMismatch { .. })
+        ));
     }
 
     #[test]
     fn readers_return_requested_chunks_and_reject_out_of_range() {
-        let u = Update::new(Arc::new(ModelSpec::flat(5)), FixedScale::default(), vec![1, 2, 3, 4, 5]).unwrap();
+        let u =
+            Update::new(Arc::new(ModelSpec::flat(5)), FixedScale::default(), vec![1, 2, 3, 4, 5])
+                .unwrap();
         let mut r = SliceReader::from(&u);
         let mut out = [0; 2];
         r.read_chunk(3, &mut out).unwrap();

@@ -106,15 +106,26 @@ pub fn check_norm(u: &Update, max: Micros) -> Result<(), ValidationError> {
         // Report the norm in millionths, rounded up.
         let q = n2.isqrt() + 1;
         let micros = (q * 1_000_000).div_ceil(u.scale.one() as u128);
-        return Err(ValidationError::NormTooLarge { norm_micros: micros.min(u64::MAX as u128) as u64, max_micros: max.0 });
+        return Err(ValidationError::NormTooLarge {
+            norm_micros: micros.min(u64::MAX as u128) as u64,
+            max_micros: max.0,
+        });
     }
     Ok(())
 }
 
 /// Validates an already-decoded update against the task: spec, scale and norm.
-pub fn validate_update(u: &Update, spec: &ModelSpec, scale: FixedScale, limits: &ValidationLimits) -> Result<(), ValidationError> {
+pub fn validate_update(
+    u: &Update,
+    spec: &ModelSpec,
+    scale: FixedScale,
+    limits: &ValidationLimits,
+) -> Result<(), ValidationError> {
     if u.scale != scale {
-        return Err(ValidationError::ScaleMismatch { expected: scale.frac_bits, got: Some(u.scale.frac_bits) });
+        return Err(ValidationError::ScaleMismatch {
+            expected: scale.frac_bits,
+            got: Some(u.scale.frac_bits),
+        });
     }
     if *u.spec != *spec {
         for t in &spec.tensors {
@@ -125,18 +136,23 @@ pub fn validate_update(u: &Update, spec: &ModelSpec, scale: FixedScale, limits: 
                         tensor: t.name.clone(),
                         expected: t.shape.clone(),
                         got: x.shape.clone(),
-                    })
+                    });
                 }
                 Some(_) => {}
             }
         }
-        if let Some(x) = u.spec.tensors.iter().find(|x| !spec.tensors.iter().any(|t| t.name == x.name)) {
+        if let Some(x) =
+            u.spec.tensors.iter().find(|x| !spec.tensors.iter().any(|t| t.name == x.name))
+        {
             return Err(ValidationError::UnexpectedTensor { tensor: x.name.clone() });
         }
         return Err(ValidationError::Malformed("tensor order differs from the spec".into()));
     }
     if u.values.len() != spec.num_params() {
-        return Err(ValidationError::WrongLength { expected: spec.num_params(), got: u.values.len() });
+        return Err(ValidationError::WrongLength {
+            expected: spec.num_params(),
+            got: u.values.len(),
+        });
     }
     if let Some(max) = limits.max_norm {
         check_norm(u, max)?;
@@ -146,11 +162,20 @@ pub fn validate_update(u: &Update, spec: &ModelSpec, scale: FixedScale, limits: 
 
 /// Validates and decodes an uploaded blob: size limit first (before parsing), then the canonical
 /// encoding or safetensors (detected by the `CHFU` magic), then [`validate_update`].
-pub fn validate_bytes(bytes: &[u8], spec: &ModelSpec, scale: FixedScale, limits: &ValidationLimits) -> Result<Update, ValidationError> {
+pub fn validate_bytes(
+    bytes: &[u8],
+    spec: &ModelSpec,
+    scale: FixedScale,
+    limits: &ValidationLimits,
+) -> Result<Update, ValidationError> {
     if let Some(limit) = limits.max_bytes.filter(|&l| bytes.len() as u64 > l) {
         return Err(ValidationError::TooLarge { bytes: bytes.len() as u64, limit });
     }
-    let u = if bytes.starts_with(b"CHFU") { Update::from_bytes(bytes)? } else { Update::from_safetensors(bytes, spec, scale)? };
+    let u = if bytes.starts_with(b"CHFU") {
+        Update::from_bytes(bytes)?
+    } else {
+        Update::from_safetensors(bytes, spec, scale)?
+    };
     validate_update(&u, spec, scale, limits)?;
     Ok(u)
 }
@@ -176,13 +201,17 @@ mod tests {
             Err(ValidationError::NormTooLarge { max_micros: 4_990_000, .. })
         ));
         let small = ValidationLimits { max_norm: None, max_bytes: Some(10) };
-        assert!(matches!(validate_bytes(&u.to_bytes(), &spec(), s, &small), Err(ValidationError::TooLarge { limit: 10, .. })));
+        assert!(matches!(
+            validate_bytes(&u.to_bytes(), &spec(), s, &small),
+            Err(ValidationError::TooLarge { limit: 10, .. })
+        ));
     }
 
     #[test]
     fn validation_rejects_wrong_shape_and_scale() {
         let s = FixedScale::default();
-        let other = ModelSpec::new(vec![TensorSpec::new("w", vec![1, 3]), TensorSpec::new("b", vec![1])]);
+        let other =
+            ModelSpec::new(vec![TensorSpec::new("w", vec![1, 3]), TensorSpec::new("b", vec![1])]);
         let u = Update::from_f32(&other, &[1.0; 4], s).unwrap();
         assert!(matches!(
             validate_update(&u, &spec(), s, &ValidationLimits::default()),

@@ -348,7 +348,8 @@ pub struct BlockResponse {
 
 fn block_response(bytes: &[u8], cert: &[u8]) -> ApiResult<BlockResponse> {
     let block = Block::try_from_slice(bytes).map_err(ApiError::internal)?;
-    let cert = crate::ledger::StoredCertificate::try_from_slice(cert).map_err(ApiError::internal)?;
+    let cert =
+        crate::ledger::StoredCertificate::try_from_slice(cert).map_err(ApiError::internal)?;
     Ok(BlockResponse {
         hash: block.hash(),
         txs: block.txs.iter().map(SignedTx::hash).collect(),

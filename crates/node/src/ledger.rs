@@ -85,7 +85,6 @@ pub struct Ledger {
     proposals: Mutex<BTreeMap<(Height, u32), (Vec<u8>, Hash)>>,
 }
 
-
 fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
@@ -268,7 +267,7 @@ impl Ledger {
         if lock(&self.executed).contains_key(&hash) {
             return Ok(hash);
         }
-        let h = &block.header;
+        let h = block.header.clone();
         let bad = |m: String| Err(LedgerError::InvalidBlock(m));
         if h.chain_id != self.chain_id {
             return bad(format!("chain id {} != {}", h.chain_id, self.chain_id));

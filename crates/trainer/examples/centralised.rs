@@ -47,6 +47,10 @@ fn main() {
         );
     }
     let r = model.evaluate(&splits.test).unwrap();
-    println!("final {model_name} on {dataset}: test accuracy {:.2} % after {epochs} epochs, {:.1} s total", 100.0 * r.accuracy, t_all.elapsed().as_secs_f64());
+    println!(
+        "final {model_name} on {dataset}: test accuracy {:.2} % after {epochs} epochs, {:.1} s total",
+        100.0 * r.accuracy,
+        t_all.elapsed().as_secs_f64()
+    );
     println!("{r}");
 }

@@ -2,8 +2,8 @@
 //! attack-success-rate evaluation. (Model-side attacks — sign flip, ALIE, IPM … — live in
 //! `chorus_fl::attack`.)
 
-use rand::seq::SliceRandom;
 use rand::SeedableRng;
+use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
@@ -32,23 +32,35 @@ impl LabelFlip {
     pub fn apply(&self, data: &Dataset) -> Result<Dataset> {
         let c = data.num_classes;
         let check = |l: u8| {
-            if (l as usize) < c { Ok(l) } else { Err(Error::InvalidArgument(format!("label {l} out of range 0..{c}"))) }
+            if (l as usize) < c {
+                Ok(l)
+            } else {
+                Err(Error::InvalidArgument(format!("label {l} out of range 0..{c}")))
+            }
         };
         let mut out = data.clone();
         match self {
             LabelFlip::Permutation(perm) => {
                 if perm.len() != c {
-                    return Err(Error::InvalidArgument(format!("permutation of {} labels for {c} classes", perm.len())));
+                    return Err(Error::InvalidArgument(format!(
+                        "permutation of {} labels for {c} classes",
+                        perm.len()
+                    )));
                 }
                 for &p in perm {
                     check(p)?;
                 }
                 out.labels.iter_mut().for_each(|l| *l = perm[*l as usize]);
             }
-            LabelFlip::Reverse => out.labels.iter_mut().for_each(|l| *l = (c - 1 - *l as usize) as u8),
+            LabelFlip::Reverse => {
+                out.labels.iter_mut().for_each(|l| *l = (c - 1 - *l as usize) as u8)
+            }
             LabelFlip::Target { from, to } => {
                 let to = check(*to)?;
-                out.labels.iter_mut().filter(|l| from.is_none_or(|f| **l == f)).for_each(|l| *l = to);
+                out.labels
+                    .iter_mut()
+                    .filter(|l| from.is_none_or(|f| **l == f))
+                    .for_each(|l| *l = to);
             }
         }
         Ok(out)
@@ -101,7 +113,10 @@ impl Backdoor {
     /// the target label.
     pub fn poison(&self, data: &Dataset, seed: u64) -> Result<Dataset> {
         if !(0.0..=1.0).contains(&self.fraction) || self.target as usize >= data.num_classes {
-            return Err(Error::InvalidArgument(format!("backdoor fraction {} / target {}", self.fraction, self.target)));
+            return Err(Error::InvalidArgument(format!(
+                "backdoor fraction {} / target {}",
+                self.fraction, self.target
+            )));
         }
         let mut out = data.clone();
         let mut idx: Vec<usize> = (0..data.len()).collect();
@@ -117,7 +132,8 @@ impl Backdoor {
 
     /// The test samples whose true label is not the target, with the trigger stamped in (labels kept).
     pub fn triggered_test_set(&self, test: &Dataset) -> Result<Dataset> {
-        let keep: Vec<u32> = (0..test.len() as u32).filter(|&i| test.labels[i as usize] != self.target).collect();
+        let keep: Vec<u32> =
+            (0..test.len() as u32).filter(|&i| test.labels[i as usize] != self.target).collect();
         let mut out = test.subset(&keep)?;
         let p = out.pixels();
         let (rows, cols) = (out.rows, out.cols);
@@ -159,11 +175,21 @@ mod tests {
     #[test]
     fn label_flips_relabel_as_specified() {
         let d = toy();
-        assert_eq!(LabelFlip::Reverse.apply(&d).unwrap().labels, vec![9, 8, 7, 6, 5, 4, 3, 2, 1, 0]);
+        assert_eq!(
+            LabelFlip::Reverse.apply(&d).unwrap().labels,
+            vec![9, 8, 7, 6, 5, 4, 3, 2, 1, 0]
+        );
         let t = LabelFlip::Target { from: Some(3), to: 8 }.apply(&d).unwrap();
         assert_eq!(t.labels[3], 8);
         assert_eq!(t.labels[4], 4);
-        assert!(LabelFlip::Target { from: None, to: 1 }.apply(&d).unwrap().labels.iter().all(|&l| l == 1));
+        assert!(
+            LabelFlip::Target { from: None, to: 1 }
+                .apply(&d)
+                .unwrap()
+                .labels
+                .iter()
+                .all(|&l| l == 1)
+        );
         let perm: Vec<u8> = (0..10).map(|i| (i + 1) % 10).collect();
         assert_eq!(LabelFlip::Permutation(perm).apply(&d).unwrap().labels[9], 0);
         assert!(LabelFlip::Permutation(vec![0; 3]).apply(&d).is_err());
@@ -173,7 +199,11 @@ mod tests {
     #[test]
     fn backdoor_poisons_the_requested_fraction_with_a_corner_patch() {
         let d = toy();
-        let b = Backdoor { trigger: Trigger { size: 2, value: 255, margin: 0 }, target: 7, fraction: 0.5 };
+        let b = Backdoor {
+            trigger: Trigger { size: 2, value: 255, margin: 0 },
+            target: 7,
+            fraction: 0.5,
+        };
         let p = b.poison(&d, 1).unwrap();
         let poisoned: Vec<usize> = (0..10).filter(|&i| p.image(i)[15] == 255).collect();
         assert_eq!(poisoned.len(), 5);

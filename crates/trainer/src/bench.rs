@@ -91,14 +91,27 @@ pub struct BenchReport {
 
 impl fmt::Display for BenchReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "chorus-trainer local epoch, {} vs PyTorch CPU (1 thread){}", self.backend,
-            self.torch_version.as_ref().map(|v| format!(" {v}")).unwrap_or_default())?;
+        writeln!(
+            f,
+            "chorus-trainer local epoch, {} vs PyTorch CPU (1 thread){}",
+            self.backend,
+            self.torch_version.as_ref().map(|v| format!(" {v}")).unwrap_or_default()
+        )?;
         writeln!(
             f,
             "{:<10} {:>8} {:>6} {:>9} {:>12} {:>9} {:>12} {:>9} {:>7}",
-            "model", "samples", "batch", "seconds", "samples/s", "test acc", "torch s/s", "torch acc", "ratio"
+            "model",
+            "samples",
+            "batch",
+            "seconds",
+            "samples/s",
+            "test acc",
+            "torch s/s",
+            "torch acc",
+            "ratio"
         )?;
-        let opt = |v: Option<f64>, prec: usize| v.map_or("-".to_string(), |x| format!("{x:.prec$}"));
+        let opt =
+            |v: Option<f64>, prec: usize| v.map_or("-".to_string(), |x| format!("{x:.prec$}"));
         for r in &self.rows {
             writeln!(
                 f,
@@ -129,7 +142,8 @@ fn default_venv() -> PathBuf {
     if let Some(v) = std::env::var_os("CHORUS_TORCH_VENV") {
         return PathBuf::from(v);
     }
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/root"));
+    let home =
+        std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/root"));
     home.join(".cache").join("chorus-venv-torch")
 }
 
@@ -140,7 +154,13 @@ struct TorchOut {
     torch: String,
 }
 
-fn run_torch(venv: &Path, data_dir: &Path, arch: Arch, samples: usize, opts: &BenchOpts) -> Result<TorchOut> {
+fn run_torch(
+    venv: &Path,
+    data_dir: &Path,
+    arch: Arch,
+    samples: usize,
+    opts: &BenchOpts,
+) -> Result<TorchOut> {
     let script = repo_root().join("scripts").join("torch").join("bench.py");
     let out = Command::new(venv.join("bin").join("python"))
         .arg(&script)
@@ -153,11 +173,19 @@ fn run_torch(venv: &Path, data_dir: &Path, arch: Arch, samples: usize, opts: &Be
         .output()
         .map_err(|e| Error::Bench(format!("cannot run {}: {e}", script.display())))?;
     if !out.status.success() {
-        return Err(Error::Bench(format!("bench.py failed: {}", String::from_utf8_lossy(&out.stderr).trim())));
+        return Err(Error::Bench(format!(
+            "bench.py failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
     }
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let line = stdout.lines().rev().find(|l| l.starts_with('{')).ok_or_else(|| Error::Bench(format!("no JSON from bench.py: {stdout}")))?;
-    serde_json::from_str(line).map_err(|e| Error::Bench(format!("bad JSON from bench.py: {e}: {line}")))
+    let line = stdout
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('{'))
+        .ok_or_else(|| Error::Bench(format!("no JSON from bench.py: {stdout}")))?;
+    serde_json::from_str(line)
+        .map_err(|e| Error::Bench(format!("bad JSON from bench.py: {e}: {line}")))
 }
 
 fn ensure_venv(venv: &Path, setup: bool) -> Result<()> {
@@ -174,12 +202,17 @@ fn ensure_venv(venv: &Path, setup: bool) -> Result<()> {
         .arg(venv)
         .status()
         .map_err(|e| Error::Bench(format!("cannot run scripts/torch/setup-venv: {e}")))?;
-    if status.success() { Ok(()) } else { Err(Error::Bench(format!("scripts/torch/setup-venv failed: {status}"))) }
+    if status.success() {
+        Ok(())
+    } else {
+        Err(Error::Bench(format!("scripts/torch/setup-venv failed: {status}")))
+    }
 }
 
 /// Runs the benchmark.
 pub fn run(opts: &BenchOpts) -> Result<BenchReport> {
-    let data_dir = opts.data_dir.clone().unwrap_or_else(|| crate::data::DatasetName::Mnist.default_dir());
+    let data_dir =
+        opts.data_dir.clone().unwrap_or_else(|| crate::data::DatasetName::Mnist.default_dir());
     let splits = load_dataset("mnist", Some(&data_dir))?;
     let venv = opts.torch_venv.clone().unwrap_or_else(default_venv);
     let mut torch_error = None;
@@ -194,11 +227,17 @@ pub fn run(opts: &BenchOpts) -> Result<BenchReport> {
         let n = if n == 0 { splits.train.len() } else { n.min(splits.train.len()) };
         let train = splits.train.head(n);
         let mut model = BurnModel::new(arch, 0)?;
-        let cfg = TrainConfig { batch_size: opts.batch_size, lr: opts.lr, seed: 0, ..TrainConfig::default() };
+        let cfg = TrainConfig {
+            batch_size: opts.batch_size,
+            lr: opts.lr,
+            seed: 0,
+            ..TrainConfig::default()
+        };
         let t0 = Instant::now();
         let stats = train_one_epoch(&mut model, &train, &cfg, 0)?;
         let seconds = t0.elapsed().as_secs_f64();
-        let test_accuracy = if opts.evaluate { Some(model.evaluate(&splits.test)?.accuracy) } else { None };
+        let test_accuracy =
+            if opts.evaluate { Some(model.evaluate(&splits.test)?.accuracy) } else { None };
         let mut row = BenchRow {
             model: arch.to_string(),
             samples: stats.samples,
@@ -223,7 +262,12 @@ pub fn run(opts: &BenchOpts) -> Result<BenchReport> {
         }
         rows.push(row);
     }
-    Ok(BenchReport { backend: "burn 0.22.1 flex (1 thread, simd)".into(), torch_version, torch_error, rows })
+    Ok(BenchReport {
+        backend: "burn 0.22.1 flex (1 thread, simd)".into(),
+        torch_version,
+        torch_error,
+        rows,
+    })
 }
 
 #[cfg(test)]
@@ -256,7 +300,13 @@ mod tests {
     #[test]
     fn missing_torch_venv_is_reported_not_fatal() {
         let d = tempfile::tempdir().unwrap();
-        let opts = BenchOpts { models: vec![(Arch::LogReg, 128)], torch: true, torch_venv: Some(d.path().join("none")), evaluate: false, ..BenchOpts::default() };
+        let opts = BenchOpts {
+            models: vec![(Arch::LogReg, 128)],
+            torch: true,
+            torch_venv: Some(d.path().join("none")),
+            evaluate: false,
+            ..BenchOpts::default()
+        };
         let r = run(&opts).unwrap();
         assert_eq!(r.rows.len(), 1);
         assert!(r.torch_error.unwrap().contains("setup-venv"));

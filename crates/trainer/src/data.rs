@@ -56,7 +56,9 @@ impl Dataset {
             )));
         }
         if let Some(bad) = labels.iter().find(|&&l| l as usize >= num_classes) {
-            return Err(Error::InvalidArgument(format!("label {bad} out of range 0..{num_classes}")));
+            return Err(Error::InvalidArgument(format!(
+                "label {bad} out of range 0..{num_classes}"
+            )));
         }
         Ok(Self { name: name.into(), rows, cols, num_classes, images, labels })
     }
@@ -85,12 +87,22 @@ impl Dataset {
         for &i in indices {
             let i = i as usize;
             if i >= self.len() {
-                return Err(Error::InvalidArgument(format!("index {i} out of range 0..{}", self.len())));
+                return Err(Error::InvalidArgument(format!(
+                    "index {i} out of range 0..{}",
+                    self.len()
+                )));
             }
             images.extend_from_slice(self.image(i));
             labels.push(self.labels[i]);
         }
-        Ok(Dataset { name: self.name.clone(), rows: self.rows, cols: self.cols, num_classes: self.num_classes, images, labels })
+        Ok(Dataset {
+            name: self.name.clone(),
+            rows: self.rows,
+            cols: self.cols,
+            num_classes: self.num_classes,
+            images,
+            labels,
+        })
     }
     /// The first `n` samples (all of them if `n >= len`).
     pub fn head(&self, n: usize) -> Dataset {
@@ -122,7 +134,9 @@ impl Dataset {
 }
 
 /// The data sets the registry knows.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum DatasetName {
     /// MNIST handwritten digits, bundled in `data/mnist`.
     Mnist,
@@ -210,14 +224,27 @@ pub fn load_dataset(name: &str, dir: Option<&Path>) -> Result<Splits> {
 
 /// Loads `<prefix>-images-idx3-ubyte[.gz]` and `<prefix>-labels-idx1-ubyte[.gz]` from `dir`.
 /// `expected`, when given, is the sample count both files must have.
-pub fn load_idx_pair(dataset: &str, dir: &Path, prefix: &str, fix: &str, expected: Option<usize>) -> Result<Dataset> {
+pub fn load_idx_pair(
+    dataset: &str,
+    dir: &Path,
+    prefix: &str,
+    fix: &str,
+    expected: Option<usize>,
+) -> Result<Dataset> {
     let images_path = find_file(dataset, dir, &format!("{prefix}-images-idx3-ubyte"), fix)?;
     let labels_path = find_file(dataset, dir, &format!("{prefix}-labels-idx1-ubyte"), fix)?;
     let (n, rows, cols, images) = read_idx_images(&images_path, fix)?;
     let labels = read_idx_labels(&labels_path, fix)?;
-    let corrupt = |path: &Path, reason: String| Error::DatasetCorrupt { path: path.to_path_buf(), reason, fix: fix.to_string() };
+    let corrupt = |path: &Path, reason: String| Error::DatasetCorrupt {
+        path: path.to_path_buf(),
+        reason,
+        fix: fix.to_string(),
+    };
     if labels.len() != n {
-        return Err(corrupt(&labels_path, format!("{} labels but {n} images in {}", labels.len(), images_path.display())));
+        return Err(corrupt(
+            &labels_path,
+            format!("{} labels but {n} images in {}", labels.len(), images_path.display()),
+        ));
     }
     if let Some(e) = expected
         && n != e
@@ -248,13 +275,16 @@ fn find_file(dataset: &str, dir: &Path, stem: &str, fix: &str) -> Result<PathBuf
 
 /// Reads a whole file, gunzipping it when it starts with the gzip magic.
 fn read_maybe_gz(path: &Path, fix: &str) -> Result<Vec<u8>> {
-    let raw = std::fs::read(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+    let raw =
+        std::fs::read(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
     if raw.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::with_capacity(raw.len() * 4);
-        flate2::read::GzDecoder::new(&raw[..]).read_to_end(&mut out).map_err(|e| Error::DatasetCorrupt {
-            path: path.to_path_buf(),
-            reason: format!("truncated or invalid gzip stream: {e}"),
-            fix: fix.to_string(),
+        flate2::read::GzDecoder::new(&raw[..]).read_to_end(&mut out).map_err(|e| {
+            Error::DatasetCorrupt {
+                path: path.to_path_buf(),
+                reason: format!("truncated or invalid gzip stream: {e}"),
+                fix: fix.to_string(),
+            }
         })?;
         Ok(out)
     } else {
@@ -269,12 +299,21 @@ fn be_u32(b: &[u8], at: usize) -> Option<u32> {
 /// Parses an IDX rank-3 `u8` file: returns (count, rows, cols, pixels).
 pub fn read_idx_images(path: &Path, fix: &str) -> Result<(usize, usize, usize, Vec<u8>)> {
     let bytes = read_maybe_gz(path, fix)?;
-    let corrupt = |reason: String| Error::DatasetCorrupt { path: path.to_path_buf(), reason, fix: fix.to_string() };
-    let magic = be_u32(&bytes, 0).ok_or_else(|| corrupt("truncated: file shorter than the IDX header".into()))?;
+    let corrupt = |reason: String| Error::DatasetCorrupt {
+        path: path.to_path_buf(),
+        reason,
+        fix: fix.to_string(),
+    };
+    let magic = be_u32(&bytes, 0)
+        .ok_or_else(|| corrupt("truncated: file shorter than the IDX header".into()))?;
     if magic != IDX_IMAGES_MAGIC {
-        return Err(corrupt(format!("bad magic {magic:#010x}, expected {IDX_IMAGES_MAGIC:#010x} (IDX u8 images)")));
+        return Err(corrupt(format!(
+            "bad magic {magic:#010x}, expected {IDX_IMAGES_MAGIC:#010x} (IDX u8 images)"
+        )));
     }
-    let (Some(n), Some(rows), Some(cols)) = (be_u32(&bytes, 4), be_u32(&bytes, 8), be_u32(&bytes, 12)) else {
+    let (Some(n), Some(rows), Some(cols)) =
+        (be_u32(&bytes, 4), be_u32(&bytes, 8), be_u32(&bytes, 12))
+    else {
         return Err(corrupt("truncated: file shorter than the IDX header".into()));
     };
     let (n, rows, cols) = (n as usize, rows as usize, cols as usize);
@@ -284,10 +323,15 @@ pub fn read_idx_images(path: &Path, fix: &str) -> Result<(usize, usize, usize, V
         .ok_or_else(|| corrupt("header dimensions overflow".into()))?;
     let got = bytes.len() - 16;
     if got < want {
-        return Err(corrupt(format!("truncated: header says {n} images of {rows}x{cols} ({want} bytes), file has {got}")));
+        return Err(corrupt(format!(
+            "truncated: header says {n} images of {rows}x{cols} ({want} bytes), file has {got}"
+        )));
     }
     if got > want {
-        return Err(corrupt(format!("wrong count: {} trailing bytes after {n} images", got - want)));
+        return Err(corrupt(format!(
+            "wrong count: {} trailing bytes after {n} images",
+            got - want
+        )));
     }
     let mut bytes = bytes;
     bytes.drain(..16);
@@ -297,12 +341,21 @@ pub fn read_idx_images(path: &Path, fix: &str) -> Result<(usize, usize, usize, V
 /// Parses an IDX rank-1 `u8` file (labels).
 pub fn read_idx_labels(path: &Path, fix: &str) -> Result<Vec<u8>> {
     let bytes = read_maybe_gz(path, fix)?;
-    let corrupt = |reason: String| Error::DatasetCorrupt { path: path.to_path_buf(), reason, fix: fix.to_string() };
-    let magic = be_u32(&bytes, 0).ok_or_else(|| corrupt("truncated: file shorter than the IDX header".into()))?;
+    let corrupt = |reason: String| Error::DatasetCorrupt {
+        path: path.to_path_buf(),
+        reason,
+        fix: fix.to_string(),
+    };
+    let magic = be_u32(&bytes, 0)
+        .ok_or_else(|| corrupt("truncated: file shorter than the IDX header".into()))?;
     if magic != IDX_LABELS_MAGIC {
-        return Err(corrupt(format!("bad magic {magic:#010x}, expected {IDX_LABELS_MAGIC:#010x} (IDX u8 labels)")));
+        return Err(corrupt(format!(
+            "bad magic {magic:#010x}, expected {IDX_LABELS_MAGIC:#010x} (IDX u8 labels)"
+        )));
     }
-    let n = be_u32(&bytes, 4).ok_or_else(|| corrupt("truncated: file shorter than the IDX header".into()))? as usize;
+    let n = be_u32(&bytes, 4)
+        .ok_or_else(|| corrupt("truncated: file shorter than the IDX header".into()))?
+        as usize;
     let got = bytes.len() - 8;
     if got < n {
         return Err(corrupt(format!("truncated: header says {n} labels, file has {got}")));
@@ -359,7 +412,8 @@ mod tests {
     fn bad_magic_is_reported_with_the_fix() {
         let d = tempfile::tempdir().unwrap();
         write_idx(d.path(), "train", 5, 0xdead_beef, 0, true);
-        let e = load_idx_pair("toy", d.path(), "train", "run the setup", None).unwrap_err().to_string();
+        let e =
+            load_idx_pair("toy", d.path(), "train", "run the setup", None).unwrap_err().to_string();
         assert!(e.contains("bad magic 0xdeadbeef"), "{e}");
         assert!(e.contains("labels-idx1-ubyte.gz") && e.contains("run the setup"), "{e}");
     }
@@ -370,7 +424,10 @@ mod tests {
             let d = tempfile::tempdir().unwrap();
             write_idx(d.path(), "train", 5, IDX_LABELS_MAGIC, 3, gz);
             let e = load_idx_pair("toy", d.path(), "train", "fix", None).unwrap_err();
-            assert!(matches!(&e, Error::DatasetCorrupt { reason, .. } if reason.starts_with("truncated")), "{e}");
+            assert!(
+                matches!(&e, Error::DatasetCorrupt { reason, .. } if reason.starts_with("truncated")),
+                "{e}"
+            );
         }
     }
 
@@ -389,7 +446,8 @@ mod tests {
     fn wrong_sample_count_is_reported() {
         let d = tempfile::tempdir().unwrap();
         write_idx(d.path(), "train", 5, IDX_LABELS_MAGIC, 0, true);
-        let e = load_idx_pair("toy", d.path(), "train", "fix", Some(60_000)).unwrap_err().to_string();
+        let e =
+            load_idx_pair("toy", d.path(), "train", "fix", Some(60_000)).unwrap_err().to_string();
         assert!(e.contains("wrong count: 5 samples, expected 60000"), "{e}");
     }
 
@@ -399,7 +457,11 @@ mod tests {
         let e = load_dataset("fashion-mnist", Some(d.path())).unwrap_err();
         let msg = e.to_string();
         assert!(matches!(e, Error::DatasetMissing { .. }));
-        assert!(msg.contains("fashion-mnist not found at") && msg.contains("scripts/setup-fashion-mnist"), "{msg}");
+        assert!(
+            msg.contains("fashion-mnist not found at")
+                && msg.contains("scripts/setup-fashion-mnist"),
+            "{msg}"
+        );
     }
 
     #[test]

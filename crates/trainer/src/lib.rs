@@ -50,4 +50,7 @@ pub use error::{Error, Result};
 pub use model::{Arch, BurnModel, Model, build_model};
 pub use partition::{Partition, Scheme, partition};
 pub use pool::{ShardPool, ShardProof, assign_shards, verify_shard_proof};
-pub use train::{EvalReport, LocalUpdate, Optimizer, Scaffold, ScaffoldOutput, TrainConfig, TrainStats, train_local};
+pub use train::{
+    EvalReport, LocalUpdate, Optimizer, Scaffold, ScaffoldOutput, TrainConfig, TrainStats,
+    train_local,
+};

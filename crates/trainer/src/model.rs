@@ -13,7 +13,9 @@ use std::fmt;
 use std::str::FromStr;
 
 use burn::tensor::ops::{ConvOptions, MaxPoolOptions};
-use burn::tensor::{Device, Tensor, TensorData, activation, loss::cross_entropy_with_logits, module as nnf};
+use burn::tensor::{
+    Device, Tensor, TensorData, activation, loss::cross_entropy_with_logits, module as nnf,
+};
 use chorus_fl::update::{ModelSpec, TensorSpec};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -67,7 +69,9 @@ impl Arch {
     pub fn param_spec(self) -> ModelSpec {
         let t = TensorSpec::new;
         let tensors = match self {
-            Arch::LogReg => vec![t("fc.weight", vec![PIXELS, NUM_CLASSES]), t("fc.bias", vec![NUM_CLASSES])],
+            Arch::LogReg => {
+                vec![t("fc.weight", vec![PIXELS, NUM_CLASSES]), t("fc.bias", vec![NUM_CLASSES])]
+            }
             Arch::Mlp => vec![
                 t("fc1.weight", vec![PIXELS, 200]),
                 t("fc1.bias", vec![200]),
@@ -166,7 +170,12 @@ pub trait Model {
 
     /// One local epoch over `data` with a fresh optimiser state (see [`train::train_local`] for a
     /// multi-epoch run with FedProx/SCAFFOLD/clipping).
-    fn train_epoch(&mut self, data: &Dataset, cfg: &TrainConfig, epoch: usize) -> Result<TrainStats> {
+    fn train_epoch(
+        &mut self,
+        data: &Dataset,
+        cfg: &TrainConfig,
+        epoch: usize,
+    ) -> Result<TrainStats> {
         train::train_one_epoch(self, data, cfg, epoch)
     }
     /// Loss, accuracy and per-class accuracy on `data`.
@@ -193,7 +202,10 @@ pub struct BurnModel {
 
 impl fmt::Debug for BurnModel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("BurnModel").field("arch", &self.arch).field("params", &self.spec.num_params()).finish()
+        f.debug_struct("BurnModel")
+            .field("arch", &self.arch)
+            .field("params", &self.spec.num_params())
+            .finish()
     }
 }
 
@@ -207,7 +219,13 @@ impl BurnModel {
     /// A model with the given parameters.
     pub fn with_params(arch: Arch, params: &[f32]) -> Result<Self> {
         let device = Device::flex().autodiff();
-        let mut m = Self { arch, spec: arch.param_spec(), device, eval_device: Device::flex(), tensors: Vec::new() };
+        let mut m = Self {
+            arch,
+            spec: arch.param_spec(),
+            device,
+            eval_device: Device::flex(),
+            tensors: Vec::new(),
+        };
         m.set_params(params)?;
         Ok(m)
     }
@@ -219,7 +237,10 @@ impl BurnModel {
             .iter()
             .map(|t| {
                 let n = t.numel();
-                let x = Tensor::<1>::from_data(TensorData::new(params[off..off + n].to_vec(), [n]), device);
+                let x = Tensor::<1>::from_data(
+                    TensorData::new(params[off..off + n].to_vec(), [n]),
+                    device,
+                );
                 off += n;
                 if track { x.require_grad() } else { x }
             })
@@ -263,17 +284,27 @@ impl BurnModel {
 
     fn input(&self, x: &[f32], device: &Device) -> Result<Tensor<2>> {
         if x.is_empty() || !x.len().is_multiple_of(PIXELS) {
-            return Err(Error::InvalidArgument(format!("input of {} values is not a batch of {PIXELS}-pixel images", x.len())));
+            return Err(Error::InvalidArgument(format!(
+                "input of {} values is not a batch of {PIXELS}-pixel images",
+                x.len()
+            )));
         }
         Ok(Tensor::<2>::from_data(TensorData::new(x.to_vec(), [x.len() / PIXELS, PIXELS]), device))
     }
 }
 
 fn read_f32(t: Tensor<1>, out: &mut [f32]) -> Result<()> {
-    let data = t.try_into_data().map_err(|e| Error::Diverged(format!("tensor read failed: {e:?}")))?;
-    let s = data.as_slice::<f32>().map_err(|e| Error::Diverged(format!("tensor read failed: {e:?}")))?;
+    let data =
+        t.try_into_data().map_err(|e| Error::Diverged(format!("tensor read failed: {e:?}")))?;
+    let s = data
+        .as_slice::<f32>()
+        .map_err(|e| Error::Diverged(format!("tensor read failed: {e:?}")))?;
     if s.len() != out.len() {
-        return Err(Error::ParamMismatch(format!("tensor has {} values, expected {}", s.len(), out.len())));
+        return Err(Error::ParamMismatch(format!(
+            "tensor has {} values, expected {}",
+            s.len(),
+            out.len()
+        )));
     }
     out.copy_from_slice(s);
     Ok(())
@@ -332,7 +363,8 @@ impl Model for BurnModel {
             }
             onehot[i * NUM_CLASSES + l] = 1.0;
         }
-        let target = Tensor::<2>::from_data(TensorData::new(onehot, [batch, NUM_CLASSES]), &self.device);
+        let target =
+            Tensor::<2>::from_data(TensorData::new(onehot, [batch, NUM_CLASSES]), &self.device);
         let logits = Self::forward(self.arch, &self.spec, &self.tensors, xs);
         let loss = cross_entropy_with_logits(logits, target);
         let grads = loss.backward();

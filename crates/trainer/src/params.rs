@@ -16,7 +16,11 @@ use crate::model::Model;
 /// Encodes flat `f32` parameters laid out by `spec` as safetensors bytes.
 pub fn to_safetensors(spec: &ModelSpec, params: &[f32]) -> Result<Vec<u8>> {
     if params.len() != spec.num_params() {
-        return Err(Error::ParamMismatch(format!("{} values for a spec of {}", params.len(), spec.num_params())));
+        return Err(Error::ParamMismatch(format!(
+            "{} values for a spec of {}",
+            params.len(),
+            spec.num_params()
+        )));
     }
     let mut bufs = Vec::with_capacity(spec.tensors.len());
     let mut off = 0;
@@ -42,18 +46,32 @@ pub fn to_safetensors(spec: &ModelSpec, params: &[f32]) -> Result<Vec<u8>> {
 /// Decodes safetensors bytes into flat `f32` parameters laid out by `spec`: every spec tensor must be
 /// present as `F32` with the spec's shape, no extra tensors, all values finite.
 pub fn from_safetensors(bytes: &[u8], spec: &ModelSpec) -> Result<Vec<f32>> {
-    let st = safetensors::SafeTensors::deserialize(bytes).map_err(|e| Error::SafeTensors(e.to_string()))?;
-    if let Some(extra) = st.names().into_iter().find(|n| !spec.tensors.iter().any(|t| &t.name == *n)) {
+    let st = safetensors::SafeTensors::deserialize(bytes)
+        .map_err(|e| Error::SafeTensors(e.to_string()))?;
+    if let Some(extra) =
+        st.names().into_iter().find(|n| !spec.tensors.iter().any(|t| &t.name == *n))
+    {
         return Err(Error::ParamMismatch(format!("unexpected tensor {extra:?}")));
     }
     let mut out = Vec::with_capacity(spec.num_params());
     for t in &spec.tensors {
-        let v = st.tensor(&t.name).map_err(|_| Error::ParamMismatch(format!("missing tensor {:?}", t.name)))?;
+        let v = st
+            .tensor(&t.name)
+            .map_err(|_| Error::ParamMismatch(format!("missing tensor {:?}", t.name)))?;
         if v.dtype() != safetensors::Dtype::F32 {
-            return Err(Error::ParamMismatch(format!("tensor {:?} is {:?}, expected F32", t.name, v.dtype())));
+            return Err(Error::ParamMismatch(format!(
+                "tensor {:?} is {:?}, expected F32",
+                t.name,
+                v.dtype()
+            )));
         }
         if v.shape() != t.shape.as_slice() {
-            return Err(Error::ParamMismatch(format!("tensor {:?} has shape {:?}, expected {:?}", t.name, v.shape(), t.shape)));
+            return Err(Error::ParamMismatch(format!(
+                "tensor {:?} has shape {:?}, expected {:?}",
+                t.name,
+                v.shape(),
+                t.shape
+            )));
         }
         let base = out.len();
         out.extend(v.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])));
@@ -114,14 +132,19 @@ mod tests {
         let q = m.params().unwrap();
         assert!(p.iter().zip(&q).all(|(a, b)| a.to_bits() == b.to_bits()));
         // chorus-fl reads the same file and quantizes it.
-        let u = Update::from_safetensors(&bytes, &Arch::Mlp.param_spec(), FixedScale::default()).unwrap();
+        let u = Update::from_safetensors(&bytes, &Arch::Mlp.param_spec(), FixedScale::default())
+            .unwrap();
         assert_eq!(u.num_params(), p.len());
     }
 
     #[test]
     fn safetensors_rejects_a_different_model() {
-        let bytes = to_safetensors(&Arch::LogReg.param_spec(), &Arch::LogReg.init_params(0)).unwrap();
-        assert!(matches!(from_safetensors(&bytes, &Arch::Mlp.param_spec()), Err(Error::ParamMismatch(_))));
+        let bytes =
+            to_safetensors(&Arch::LogReg.param_spec(), &Arch::LogReg.init_params(0)).unwrap();
+        assert!(matches!(
+            from_safetensors(&bytes, &Arch::Mlp.param_spec()),
+            Err(Error::ParamMismatch(_))
+        ));
         assert!(from_safetensors(&bytes[..bytes.len() - 1], &Arch::LogReg.param_spec()).is_err());
         assert!(to_safetensors(&Arch::LogReg.param_spec(), &[0.0; 4]).is_err());
     }

@@ -58,7 +58,13 @@ pub struct Partition {
 /// assert_eq!(p.clients.iter().map(Vec::len).sum::<usize>(), 100);
 /// # Ok::<(), chorus_trainer::Error>(())
 /// ```
-pub fn partition(labels: &[u8], num_classes: usize, num_clients: usize, scheme: &Scheme, seed: u64) -> Result<Partition> {
+pub fn partition(
+    labels: &[u8],
+    num_classes: usize,
+    num_clients: usize,
+    scheme: &Scheme,
+    seed: u64,
+) -> Result<Partition> {
     let n = labels.len();
     if num_clients == 0 {
         return Err(Error::InvalidArgument("num_clients must be positive".into()));
@@ -79,9 +85,9 @@ pub fn partition(labels: &[u8], num_classes: usize, num_clients: usize, scheme: 
         Scheme::Dirichlet { alpha } => {
             let mut by_class: Vec<Vec<u32>> = vec![Vec::new(); num_classes];
             for (i, &l) in labels.iter().enumerate() {
-                let c = by_class
-                    .get_mut(l as usize)
-                    .ok_or_else(|| Error::InvalidArgument(format!("label {l} out of range 0..{num_classes}")))?;
+                let c = by_class.get_mut(l as usize).ok_or_else(|| {
+                    Error::InvalidArgument(format!("label {l} out of range 0..{num_classes}"))
+                })?;
                 c.push(i as u32);
             }
             for class in &mut by_class {
@@ -110,7 +116,9 @@ pub fn partition(labels: &[u8], num_classes: usize, num_clients: usize, scheme: 
         }
         Scheme::QuantitySkew { beta, min_size } => {
             if min_size * num_clients > n {
-                return Err(Error::InvalidArgument(format!("min_size {min_size} x {num_clients} clients > {n} samples")));
+                return Err(Error::InvalidArgument(format!(
+                    "min_size {min_size} x {num_clients} clients > {n} samples"
+                )));
             }
             let mut idx: Vec<u32> = (0..n as u32).collect();
             idx.shuffle(&mut rng);
@@ -140,7 +148,8 @@ impl Partition {
             .map(|c| {
                 let mut h = vec![0; num_classes];
                 for &i in c {
-                    if let Some(slot) = labels.get(i as usize).and_then(|&l| h.get_mut(l as usize)) {
+                    if let Some(slot) = labels.get(i as usize).and_then(|&l| h.get_mut(l as usize))
+                    {
                         *slot += 1;
                     }
                 }
@@ -200,7 +209,8 @@ fn split_by_proportions<'a, T>(v: &'a [T], p: &[f64]) -> Vec<&'a [T]> {
     let (mut acc, mut at) = (0.0f64, 0usize);
     for (k, &pk) in p.iter().enumerate() {
         acc += pk;
-        let end = if k + 1 == p.len() { n } else { ((acc * n as f64).round() as usize).clamp(at, n) };
+        let end =
+            if k + 1 == p.len() { n } else { ((acc * n as f64).round() as usize).clamp(at, n) };
         out.push(&v[at..end]);
         at = end;
     }
@@ -210,7 +220,9 @@ fn split_by_proportions<'a, T>(v: &'a [T], p: &[f64]) -> Vec<&'a [T]> {
 /// One Dirichlet(α, …, α) draw of dimension `k` (normalised Gamma(α, 1) draws).
 fn dirichlet(rng: &mut ChaCha8Rng, alpha: f64, k: usize) -> Result<Vec<f64>> {
     if !(alpha.is_finite() && alpha > 0.0) {
-        return Err(Error::InvalidArgument(format!("Dirichlet concentration must be > 0, got {alpha}")));
+        return Err(Error::InvalidArgument(format!(
+            "Dirichlet concentration must be > 0, got {alpha}"
+        )));
     }
     let g = Gamma::new(alpha, 1.0).map_err(|e| Error::InvalidArgument(e.to_string()))?;
     let mut x: Vec<f64> = (0..k).map(|_| g.sample(rng)).collect();
@@ -271,10 +283,16 @@ mod tests {
     #[test]
     fn small_alpha_dirichlet_is_label_skewed() {
         let l = labels(5_000);
-        let skewed = partition(&l, 10, 10, &Scheme::Dirichlet { alpha: 0.1 }, 3).unwrap().histograms(&l, 10);
-        let flat = partition(&l, 10, 10, &Scheme::Dirichlet { alpha: 1000.0 }, 3).unwrap().histograms(&l, 10);
+        let skewed =
+            partition(&l, 10, 10, &Scheme::Dirichlet { alpha: 0.1 }, 3).unwrap().histograms(&l, 10);
+        let flat = partition(&l, 10, 10, &Scheme::Dirichlet { alpha: 1000.0 }, 3)
+            .unwrap()
+            .histograms(&l, 10);
         let max_share = |h: &Vec<Vec<usize>>| {
-            h.iter().map(|c| *c.iter().max().unwrap() as f64 / c.iter().sum::<usize>().max(1) as f64).sum::<f64>() / 10.0
+            h.iter()
+                .map(|c| *c.iter().max().unwrap() as f64 / c.iter().sum::<usize>().max(1) as f64)
+                .sum::<f64>()
+                / 10.0
         };
         assert!(max_share(&skewed) > 0.5, "{}", max_share(&skewed));
         assert!(max_share(&flat) < 0.2, "{}", max_share(&flat));
@@ -283,7 +301,9 @@ mod tests {
     #[test]
     fn two_shards_per_client_give_at_most_four_labels() {
         let l = labels(2_000);
-        let h = partition(&l, 10, 20, &Scheme::Shards { shards_per_client: 2 }, 9).unwrap().histograms(&l, 10);
+        let h = partition(&l, 10, 20, &Scheme::Shards { shards_per_client: 2 }, 9)
+            .unwrap()
+            .histograms(&l, 10);
         for c in h {
             assert!(c.iter().filter(|&&x| x > 0).count() <= 4, "{c:?}");
         }
@@ -291,7 +311,9 @@ mod tests {
 
     #[test]
     fn quantity_skew_respects_the_minimum_size() {
-        let p = partition(&labels(2_000), 10, 8, &Scheme::QuantitySkew { beta: 0.2, min_size: 25 }, 5).unwrap();
+        let p =
+            partition(&labels(2_000), 10, 8, &Scheme::QuantitySkew { beta: 0.2, min_size: 25 }, 5)
+                .unwrap();
         assert!(p.clients.iter().all(|c| c.len() >= 25));
     }
 
@@ -301,7 +323,9 @@ mod tests {
         assert!(partition(&l, 10, 0, &Scheme::Iid, 0).is_err());
         assert!(partition(&l, 10, 5, &Scheme::Dirichlet { alpha: 0.0 }, 0).is_err());
         assert!(partition(&l, 10, 60, &Scheme::Shards { shards_per_client: 2 }, 0).is_err());
-        assert!(partition(&l, 10, 5, &Scheme::QuantitySkew { beta: 1.0, min_size: 30 }, 0).is_err());
+        assert!(
+            partition(&l, 10, 5, &Scheme::QuantitySkew { beta: 1.0, min_size: 30 }, 0).is_err()
+        );
         assert!(partition(&[11], 10, 1, &Scheme::Dirichlet { alpha: 1.0 }, 0).is_err());
     }
 

@@ -108,8 +108,10 @@ impl ShardPool {
         let mut levels = vec![hashes.iter().map(leaf).collect::<Vec<_>>()];
         while levels.last().is_some_and(|l| l.len() > 1) {
             let prev = levels.last().map(Vec::as_slice).unwrap_or_default();
-            let next: Vec<Hash32> =
-                prev.chunks(2).map(|c| if c.len() == 2 { node(&c[0], &c[1]) } else { c[0] }).collect();
+            let next: Vec<Hash32> = prev
+                .chunks(2)
+                .map(|c| if c.len() == 2 { node(&c[0], &c[1]) } else { c[0] })
+                .collect();
             levels.push(next);
         }
         Ok(Self { ranges, hashes, levels })
@@ -133,20 +135,25 @@ impl ShardPool {
     }
     /// A copy of shard `i`'s samples.
     pub fn shard_data(&self, data: &Dataset, i: u32) -> Result<Dataset> {
-        let idx = self.shard_indices(i).ok_or_else(|| Error::InvalidArgument(format!("no shard {i}")))?;
+        let idx =
+            self.shard_indices(i).ok_or_else(|| Error::InvalidArgument(format!("no shard {i}")))?;
         data.subset(&idx)
     }
     /// The samples of several shards, concatenated in the given order.
     pub fn shards_data(&self, data: &Dataset, shards: &[u32]) -> Result<Dataset> {
         let mut idx = Vec::new();
         for &i in shards {
-            idx.extend(self.shard_indices(i).ok_or_else(|| Error::InvalidArgument(format!("no shard {i}")))?);
+            idx.extend(
+                self.shard_indices(i)
+                    .ok_or_else(|| Error::InvalidArgument(format!("no shard {i}")))?,
+            );
         }
         data.subset(&idx)
     }
     /// The inclusion proof of shard `i`.
     pub fn shard_proof(&self, i: u32) -> Result<ShardProof> {
-        let shard_hash = self.shard_hash(i).ok_or_else(|| Error::InvalidArgument(format!("no shard {i}")))?;
+        let shard_hash =
+            self.shard_hash(i).ok_or_else(|| Error::InvalidArgument(format!("no shard {i}")))?;
         let mut siblings = Vec::new();
         let mut idx = i as usize;
         for level in &self.levels[..self.levels.len() - 1] {
@@ -303,8 +310,14 @@ mod tests {
         let d = toy(100);
         let mut e = d.clone();
         e.images[0] ^= 0x80;
-        assert_ne!(ShardPool::new(&d, 10).unwrap().pool_root(), ShardPool::new(&e, 10).unwrap().pool_root());
-        assert_eq!(ShardPool::new(&d, 10).unwrap().pool_root(), ShardPool::new(&d, 10).unwrap().pool_root());
+        assert_ne!(
+            ShardPool::new(&d, 10).unwrap().pool_root(),
+            ShardPool::new(&e, 10).unwrap().pool_root()
+        );
+        assert_eq!(
+            ShardPool::new(&d, 10).unwrap().pool_root(),
+            ShardPool::new(&d, 10).unwrap().pool_root()
+        );
     }
 
     #[test]
@@ -313,7 +326,11 @@ mod tests {
         let a = assign_shards(100, [7; 32], &participants, 9).unwrap();
         let mut reversed = participants.clone();
         reversed.reverse();
-        assert_eq!(a, assign_shards(100, [7; 32], &reversed, 9).unwrap(), "order of input must not matter");
+        assert_eq!(
+            a,
+            assign_shards(100, [7; 32], &reversed, 9).unwrap(),
+            "order of input must not matter"
+        );
         assert_ne!(a, assign_shards(100, [8; 32], &participants, 9).unwrap());
         let mut all: Vec<u32> = a.values().flatten().copied().collect();
         assert_eq!(all.len(), 90);

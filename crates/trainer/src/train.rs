@@ -49,7 +49,8 @@ impl Optimizer {
     /// Plain SGD.
     pub const SGD: Optimizer = Optimizer::Sgd { momentum: 0.0, weight_decay: 0.0 };
     /// Adam with the usual defaults (β1 0.9, β2 0.999, ε 1e-8).
-    pub const ADAM: Optimizer = Optimizer::Adam { beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0 };
+    pub const ADAM: Optimizer =
+        Optimizer::Adam { beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0 };
 }
 
 /// Local training configuration.
@@ -155,7 +156,13 @@ pub struct EvalReport {
 
 impl fmt::Display for EvalReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "loss {:.4}  accuracy {:.2} %  ({} samples)", self.loss, 100.0 * self.accuracy, self.samples)?;
+        writeln!(
+            f,
+            "loss {:.4}  accuracy {:.2} %  ({} samples)",
+            self.loss,
+            100.0 * self.accuracy,
+            self.samples
+        )?;
         write!(f, "per class:")?;
         for (c, a) in self.per_class_accuracy.iter().enumerate() {
             write!(f, " {c}:{:.1}", 100.0 * a)?;
@@ -206,7 +213,9 @@ impl OptState {
                 let bc2 = 1.0 - beta2.powi(self.t);
                 let step = lr / bc1;
                 let bc2_sqrt = bc2.sqrt();
-                for (((w, &g), m), v) in w.iter_mut().zip(g).zip(self.m.iter_mut()).zip(self.v.iter_mut()) {
+                for (((w, &g), m), v) in
+                    w.iter_mut().zip(g).zip(self.m.iter_mut()).zip(self.v.iter_mut())
+                {
                     let g = if weight_decay != 0.0 { g + weight_decay * *w } else { g };
                     *m = beta1 * *m + (1.0 - beta1) * g;
                     *v = beta2 * *v + (1.0 - beta2) * g * g;
@@ -239,7 +248,10 @@ fn check_config(cfg: &TrainConfig) -> Result<()> {
         return Err(Error::InvalidArgument(format!("lr must be positive, got {}", cfg.lr)));
     }
     if !(cfg.fedprox_mu.is_finite() && cfg.fedprox_mu >= 0.0) {
-        return Err(Error::InvalidArgument(format!("fedprox_mu must be >= 0, got {}", cfg.fedprox_mu)));
+        return Err(Error::InvalidArgument(format!(
+            "fedprox_mu must be >= 0, got {}",
+            cfg.fedprox_mu
+        )));
     }
     if let Some(c) = cfg.clip_update_norm
         && !(c.is_finite() && c > 0.0)
@@ -249,7 +261,13 @@ fn check_config(cfg: &TrainConfig) -> Result<()> {
     Ok(())
 }
 
-fn run_epoch<M: Model + ?Sized>(model: &mut M, data: &Dataset, cfg: &TrainConfig, epoch: usize, run: &mut Run) -> Result<TrainStats> {
+fn run_epoch<M: Model + ?Sized>(
+    model: &mut M,
+    data: &Dataset,
+    cfg: &TrainConfig,
+    epoch: usize,
+    run: &mut Run,
+) -> Result<TrainStats> {
     let mut order: Vec<u32> = (0..data.len() as u32).collect();
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
     rng.set_stream(epoch as u64);
@@ -261,7 +279,10 @@ fn run_epoch<M: Model + ?Sized>(model: &mut M, data: &Dataset, cfg: &TrainConfig
         run.y.extend(batch.iter().map(|&i| data.labels[i as usize]));
         let loss = model.loss_and_grad(&run.x, &run.y, &mut run.grad)?;
         if !loss.is_finite() {
-            return Err(Error::Diverged(format!("loss {loss} at epoch {epoch}, step {}", run.steps)));
+            return Err(Error::Diverged(format!(
+                "loss {loss} at epoch {epoch}, step {}",
+                run.steps
+            )));
         }
         if let Some(anchor) = &run.anchor {
             let mu = cfg.fedprox_mu;
@@ -284,7 +305,12 @@ fn run_epoch<M: Model + ?Sized>(model: &mut M, data: &Dataset, cfg: &TrainConfig
     Ok(TrainStats { loss: (loss_sum / seen.max(1) as f64) as f32, samples: seen, steps })
 }
 
-fn new_run<M: Model + ?Sized>(model: &M, cfg: &TrainConfig, w0: Vec<f32>, scaffold: Option<&Scaffold>) -> Result<Run> {
+fn new_run<M: Model + ?Sized>(
+    model: &M,
+    cfg: &TrainConfig,
+    w0: Vec<f32>,
+    scaffold: Option<&Scaffold>,
+) -> Result<Run> {
     let n = model.num_params();
     let correction = match scaffold {
         Some(s) => {
@@ -312,7 +338,12 @@ fn new_run<M: Model + ?Sized>(model: &M, cfg: &TrainConfig, w0: Vec<f32>, scaffo
 }
 
 /// One epoch with a fresh optimiser state (what [`Model::train_epoch`] does).
-pub fn train_one_epoch<M: Model + ?Sized>(model: &mut M, data: &Dataset, cfg: &TrainConfig, epoch: usize) -> Result<TrainStats> {
+pub fn train_one_epoch<M: Model + ?Sized>(
+    model: &mut M,
+    data: &Dataset,
+    cfg: &TrainConfig,
+    epoch: usize,
+) -> Result<TrainStats> {
     check_config(cfg)?;
     check_data(data)?;
     let w0 = model.params()?;
@@ -324,7 +355,9 @@ fn check_data(data: &Dataset) -> Result<()> {
     if data.is_empty() {
         return Err(Error::InvalidArgument("no training samples".into()));
     }
-    if data.pixels() != crate::model::IMAGE_SIDE * crate::model::IMAGE_SIDE || data.num_classes != NUM_CLASSES {
+    if data.pixels() != crate::model::IMAGE_SIDE * crate::model::IMAGE_SIDE
+        || data.num_classes != NUM_CLASSES
+    {
         return Err(Error::InvalidArgument(format!(
             "models expect 28x28 images and 10 classes, data has {}x{} and {}",
             data.rows, data.cols, data.num_classes
@@ -383,7 +416,8 @@ pub fn train_local<M: Model + ?Sized>(
     if !update_norm.is_finite() {
         return Err(Error::Diverged(format!("update norm {update_norm}")));
     }
-    let params: Vec<f32> = if clipped { w_global.iter().zip(&delta).map(|(g, d)| g + d).collect() } else { run.w };
+    let params: Vec<f32> =
+        if clipped { w_global.iter().zip(&delta).map(|(g, d)| g + d).collect() } else { run.w };
     if clipped {
         model.set_params(&params)?;
     }
@@ -403,7 +437,16 @@ pub fn train_local<M: Model + ?Sized>(
         }
         _ => None,
     };
-    Ok(LocalUpdate { params, delta, update_norm, clipped, num_examples: data.len(), steps: run.steps, epochs, scaffold })
+    Ok(LocalUpdate {
+        params,
+        delta,
+        update_norm,
+        clipped,
+        num_examples: data.len(),
+        steps: run.steps,
+        epochs,
+        scaffold,
+    })
 }
 
 /// Evaluates `model` on `data` (batches of 1000).
@@ -412,7 +455,10 @@ pub fn evaluate<M: Model + ?Sized>(model: &M, data: &Dataset) -> Result<EvalRepo
 }
 
 /// Evaluation driver over any logits function (`x` is a batch of `f32` pixels).
-pub(crate) fn evaluate_with<F: FnMut(&[f32]) -> Result<Vec<f32>>>(data: &Dataset, mut logits: F) -> Result<EvalReport> {
+pub(crate) fn evaluate_with<F: FnMut(&[f32]) -> Result<Vec<f32>>>(
+    data: &Dataset,
+    mut logits: F,
+) -> Result<EvalReport> {
     let c = NUM_CLASSES;
     let mut correct = vec![0usize; c];
     let mut count = vec![0usize; c];
@@ -434,7 +480,11 @@ pub(crate) fn evaluate_with<F: FnMut(&[f32]) -> Result<Vec<f32>>>(data: &Dataset
     Ok(EvalReport {
         loss: (loss / n.max(1) as f64) as f32,
         accuracy: correct.iter().sum::<usize>() as f32 / n.max(1) as f32,
-        per_class_accuracy: correct.iter().zip(&count).map(|(&k, &m)| if m == 0 { 0.0 } else { k as f32 / m as f32 }).collect(),
+        per_class_accuracy: correct
+            .iter()
+            .zip(&count)
+            .map(|(&k, &m)| if m == 0 { 0.0 } else { k as f32 / m as f32 })
+            .collect(),
         per_class_count: count,
         samples: n,
     })
@@ -470,11 +520,13 @@ mod tests {
         let mut a = BurnModel::new(Arch::Mlp, 1).unwrap();
         let mut b = BurnModel::new(Arch::Mlp, 1).unwrap();
         let ra = train_local(&mut a, &train, &cfg, None).unwrap();
-        let rb = train_local(&mut b, &train, &TrainConfig { fedprox_mu: 0.0, ..cfg.clone() }, None).unwrap();
+        let rb = train_local(&mut b, &train, &TrainConfig { fedprox_mu: 0.0, ..cfg.clone() }, None)
+            .unwrap();
         assert_eq!(ra.params, rb.params);
         // A non-zero μ must change the trajectory and pull towards the global model.
         let mut c = BurnModel::new(Arch::Mlp, 1).unwrap();
-        let rc = train_local(&mut c, &train, &TrainConfig { fedprox_mu: 1.0, ..cfg }, None).unwrap();
+        let rc =
+            train_local(&mut c, &train, &TrainConfig { fedprox_mu: 1.0, ..cfg }, None).unwrap();
         assert_ne!(ra.params, rc.params);
         assert!(rc.update_norm < ra.update_norm);
     }
@@ -482,7 +534,12 @@ mod tests {
     #[test]
     fn training_is_reproducible_for_a_seed() {
         let (train, _) = mnist_subset(200);
-        let cfg = TrainConfig { batch_size: 50, seed: 9, optimizer: Optimizer::Sgd { momentum: 0.9, weight_decay: 0.0 }, ..TrainConfig::default() };
+        let cfg = TrainConfig {
+            batch_size: 50,
+            seed: 9,
+            optimizer: Optimizer::Sgd { momentum: 0.9, weight_decay: 0.0 },
+            ..TrainConfig::default()
+        };
         let run = |seed| {
             let mut m = BurnModel::new(Arch::LogReg, 0).unwrap();
             train_local(&mut m, &train, &TrainConfig { seed, ..cfg.clone() }, None).unwrap().params
@@ -516,7 +573,12 @@ mod tests {
     fn adam_trains_logistic_regression() {
         let (train, test) = mnist_subset(1_000);
         let mut m = BurnModel::new(Arch::LogReg, 0).unwrap();
-        let cfg = TrainConfig { batch_size: 50, lr: 0.01, optimizer: Optimizer::ADAM, ..TrainConfig::default() };
+        let cfg = TrainConfig {
+            batch_size: 50,
+            lr: 0.01,
+            optimizer: Optimizer::ADAM,
+            ..TrainConfig::default()
+        };
         train_local(&mut m, &train, &cfg, None).unwrap();
         assert!(m.evaluate(&test).unwrap().accuracy > 0.75);
     }
@@ -549,7 +611,10 @@ mod tests {
             assert!((dc + d / (4.0 * 0.1)).abs() < 1e-5);
         }
         let bad = Scaffold { c_global: vec![0.0; 3], c_local: vec![0.0; n] };
-        assert!(matches!(train_local(&mut m, &train, &cfg, Some(&bad)), Err(Error::ParamMismatch(_))));
+        assert!(matches!(
+            train_local(&mut m, &train, &cfg, Some(&bad)),
+            Err(Error::ParamMismatch(_))
+        ));
     }
 
     #[test]
@@ -562,7 +627,10 @@ mod tests {
             TrainConfig { fedprox_mu: f32::NAN, ..TrainConfig::default() },
             TrainConfig { clip_update_norm: Some(0.0), ..TrainConfig::default() },
         ] {
-            assert!(matches!(train_local(&mut m, &train, &cfg, None), Err(Error::InvalidArgument(_))), "{cfg:?}");
+            assert!(
+                matches!(train_local(&mut m, &train, &cfg, None), Err(Error::InvalidArgument(_))),
+                "{cfg:?}"
+            );
         }
         assert!(train_local(&mut m, &train.head(0), &TrainConfig::default(), None).is_err());
     }

@@ -32,7 +32,16 @@ pub const MAX_SCORES: usize = 4096;
 
 /// What a registrant signs up as.
 #[derive(
-    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, BorshSerialize, BorshDeserialize, Serialize,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    BorshSerialize,
+    BorshDeserialize,
+    Serialize,
     Deserialize,
 )]
 #[serde(rename_all = "snake_case")]
@@ -427,11 +436,26 @@ mod tests {
         b.extend(4u64.to_be_bytes());
         b.extend(5u32.to_be_bytes());
         assert_eq!(base, Hash(keccak256(&b)));
-        assert_ne!(base, update_commitment(&Hash([9; 32]), &Hash([2; 32]), &Address([3; 20]), 4, 5));
-        assert_ne!(base, update_commitment(&Hash([1; 32]), &Hash([9; 32]), &Address([3; 20]), 4, 5));
-        assert_ne!(base, update_commitment(&Hash([1; 32]), &Hash([2; 32]), &Address([9; 20]), 4, 5));
-        assert_ne!(base, update_commitment(&Hash([1; 32]), &Hash([2; 32]), &Address([3; 20]), 9, 5));
-        assert_ne!(base, update_commitment(&Hash([1; 32]), &Hash([2; 32]), &Address([3; 20]), 4, 9));
+        assert_ne!(
+            base,
+            update_commitment(&Hash([9; 32]), &Hash([2; 32]), &Address([3; 20]), 4, 5)
+        );
+        assert_ne!(
+            base,
+            update_commitment(&Hash([1; 32]), &Hash([9; 32]), &Address([3; 20]), 4, 5)
+        );
+        assert_ne!(
+            base,
+            update_commitment(&Hash([1; 32]), &Hash([2; 32]), &Address([9; 20]), 4, 5)
+        );
+        assert_ne!(
+            base,
+            update_commitment(&Hash([1; 32]), &Hash([2; 32]), &Address([3; 20]), 9, 5)
+        );
+        assert_ne!(
+            base,
+            update_commitment(&Hash([1; 32]), &Hash([2; 32]), &Address([3; 20]), 4, 9)
+        );
     }
 
     #[test]

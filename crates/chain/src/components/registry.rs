@@ -156,7 +156,10 @@ pub fn params(state: &dyn StateRead) -> Result<RegistryParams, TxError> {
 }
 
 /// The registration of `addr`, if any.
-pub fn registration(state: &dyn StateRead, addr: &Address) -> Result<Option<Registration>, TxError> {
+pub fn registration(
+    state: &dyn StateRead,
+    addr: &Address,
+) -> Result<Option<Registration>, TxError> {
     read(state, &state_key::registration(addr))
 }
 
@@ -177,7 +180,12 @@ pub fn eligible_participants(
 ) -> Result<Vec<(Address, Amount)>, TxError> {
     Ok(registrations(state)?
         .into_iter()
-        .filter(|r| r.role == Role::Participant && r.status == RegStatus::Active && r.bond >= min_bond && r.bond > 0)
+        .filter(|r| {
+            r.role == Role::Participant
+                && r.status == RegStatus::Active
+                && r.bond >= min_bond
+                && r.bond > 0
+        })
         .map(|r| (r.address, r.bond))
         .collect())
 }
@@ -240,7 +248,11 @@ pub fn slash(
         r.faults = r.faults.saturating_add(1);
         put(delta, &r);
     }
-    record_fault(delta, addr, &FaultRecord { height, reason, task, round, slashed, validator: false });
+    record_fault(
+        delta,
+        addr,
+        &FaultRecord { height, reason, task, round, slashed, validator: false },
+    );
     events.push(fault_event(addr, reason, task, round, slashed, "participant"));
     Ok(slashed)
 }
@@ -276,7 +288,14 @@ pub fn staking_fault_hook(
     Ok(())
 }
 
-fn fault_event(addr: &Address, reason: FaultReason, task: u64, round: u32, slashed: Amount, role: &str) -> Event {
+fn fault_event(
+    addr: &Address,
+    reason: FaultReason,
+    task: u64,
+    round: u32,
+    slashed: Amount,
+    role: &str,
+) -> Event {
     Event::new(
         "registry.fault",
         vec![

@@ -10,10 +10,7 @@ use chorus_db::{
 };
 
 fn changes(pairs: &[(&str, Option<&str>)]) -> ChangeSet {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.as_bytes().to_vec(), v.map(|v| v.as_bytes().to_vec())))
-        .collect()
+    pairs.iter().map(|(k, v)| (k.as_bytes().to_vec(), v.map(|v| v.as_bytes().to_vec()))).collect()
 }
 
 fn hash_of(tag: &str, n: u64) -> [u8; 32] {
@@ -60,7 +57,8 @@ fn history_block(h: u64, keys_per_block: u64) -> ChangeSet {
     let mut c = ChangeSet::new();
     for i in 0..keys_per_block {
         let k = format!("k{:04}", (h * 13 + i * 7) % (keys_per_block * 4));
-        let v = if (h + i).is_multiple_of(5) { None } else { Some(format!("v{h}/{i}").into_bytes()) };
+        let v =
+            if (h + i).is_multiple_of(5) { None } else { Some(format!("v{h}/{i}").into_bytes()) };
         c.insert(k.into_bytes(), v);
     }
     c

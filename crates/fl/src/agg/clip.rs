@@ -3,11 +3,16 @@
 
 use rayon::prelude::*;
 
-use super::{ceil_sqrt, ServerState, Stream};
-use crate::fixed::{div_round, sat_i32};
+use super::{ServerState, Stream, ceil_sqrt};
 use crate::Error;
+use crate::fixed::{div_round, sat_i32};
 
-pub(crate) fn centered_clipping(s: &mut Stream<'_, '_>, st: &mut ServerState, tau_q: i128, iters: u32) -> Result<Vec<i32>, Error> {
+pub(crate) fn centered_clipping(
+    s: &mut Stream<'_, '_>,
+    st: &mut ServerState,
+    tau_q: i128,
+    iters: u32,
+) -> Result<Vec<i32>, Error> {
     let n = s.n() as i128;
     let p = s.p;
     let mut v = if st.center.len() == p { st.center.clone() } else { vec![0i32; p] };

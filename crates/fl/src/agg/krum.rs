@@ -4,7 +4,7 @@
 
 use rayon::prelude::*;
 
-use super::{mean, order, InputReport, Stream};
+use super::{InputReport, Stream, mean, order};
 use crate::Error;
 
 #[inline(always)]
@@ -98,7 +98,8 @@ pub(crate) fn scores(d: &[i128], n: usize, set: &[usize], f: usize) -> Vec<i128>
     let k = set.len().saturating_sub(f + 2).max(1);
     set.iter()
         .map(|&i| {
-            let mut ds: Vec<i128> = set.iter().filter(|&&j| j != i).map(|&j| d[i * n + j]).collect();
+            let mut ds: Vec<i128> =
+                set.iter().filter(|&&j| j != i).map(|&j| d[i * n + j]).collect();
             ds.sort_unstable();
             ds.iter().take(k).sum()
         })
@@ -116,7 +117,12 @@ fn argmin(v: &[i128]) -> usize {
 }
 
 /// Krum (`keep = None`: the single best input) or Multi-Krum (weighted mean of the `m` best).
-pub(crate) fn krum(s: &mut Stream<'_, '_>, f: usize, keep: Option<usize>, reports: &mut [InputReport]) -> Result<Vec<i32>, Error> {
+pub(crate) fn krum(
+    s: &mut Stream<'_, '_>,
+    f: usize,
+    keep: Option<usize>,
+    reports: &mut [InputReport],
+) -> Result<Vec<i32>, Error> {
     let n = s.n();
     let rule = if keep.is_some() { "multi-krum" } else { "krum" };
     if n < 2 * f + 3 {
@@ -151,7 +157,11 @@ pub(crate) fn krum(s: &mut Stream<'_, '_>, f: usize, keep: Option<usize>, report
 
 /// Bulyan: select θ = N − 2f inputs by repeated Krum (each with `f`), then per coordinate average the
 /// β = θ − 2f values closest to the median of the selected. Needs N ≥ 4f + 3.
-pub(crate) fn bulyan(s: &mut Stream<'_, '_>, f: usize, reports: &mut [InputReport]) -> Result<Vec<i32>, Error> {
+pub(crate) fn bulyan(
+    s: &mut Stream<'_, '_>,
+    f: usize,
+    reports: &mut [InputReport],
+) -> Result<Vec<i32>, Error> {
     let n = s.n();
     if n < 4 * f + 3 {
         return Err(Error::NotEnoughInputs { rule: "bulyan", need: 4 * f + 3, got: n });

@@ -2,8 +2,8 @@
 
 use rayon::prelude::*;
 
-use super::{apply_prescale, AggregationRule, ServerState, Stream};
-use crate::fixed::{div_round, div_round_i64, sat_i32, Micros};
+use super::{AggregationRule, ServerState, Stream, apply_prescale};
+use crate::fixed::{Micros, div_round, div_round_i64, sat_i32};
 use crate::{Error, FixedScale};
 
 const MICRO: i128 = 1_000_000;
@@ -29,7 +29,8 @@ pub(crate) fn fedavg(s: &mut Stream<'_, '_>, sel: Option<&[usize]>) -> Result<Ve
     let groups = rayon::current_num_threads().clamp(1, n.max(1));
     let per = n.div_ceil(groups);
     let chunk = s.chunk.min(s.p).max(1);
-    let mut states: Vec<(Vec<i64>, Vec<i32>)> = (0..groups).map(|_| (vec![0i64; chunk], vec![0i32; chunk])).collect();
+    let mut states: Vec<(Vec<i64>, Vec<i32>)> =
+        (0..groups).map(|_| (vec![0i64; chunk], vec![0i32; chunk])).collect();
     let mut out = vec![0i32; s.p];
     let chunks = s.chunks(chunk);
     let prescale = &s.prescale;
@@ -76,10 +77,18 @@ fn ensure_len<T: Clone + Default>(v: &mut Vec<T>, p: usize, what: &str) -> Resul
 }
 
 /// FedAvgM: `u ← β·u + avg` (u = avg on the first round), step = `lr · u`.
-pub(crate) fn fedavgm(s: &mut Stream<'_, '_>, st: &mut ServerState, lr: Micros, beta: Micros) -> Result<Vec<i32>, Error> {
+pub(crate) fn fedavgm(
+    s: &mut Stream<'_, '_>,
+    st: &mut ServerState,
+    lr: Micros,
+    beta: Micros,
+) -> Result<Vec<i32>, Error> {
     let avg = fedavg(s, None)?;
     if beta.0 == 0 {
-        return Ok(avg.iter().map(|&d| sat_i32(div_round(lr.0 as i128 * d as i128, MICRO))).collect());
+        return Ok(avg
+            .iter()
+            .map(|&d| sat_i32(div_round(lr.0 as i128 * d as i128, MICRO)))
+            .collect());
     }
     ensure_len(&mut st.m, avg.len(), "momentum")?;
     let first = st.round == 0;
@@ -88,7 +97,11 @@ pub(crate) fn fedavgm(s: &mut Stream<'_, '_>, st: &mut ServerState, lr: Micros, 
         .par_iter_mut()
         .zip(avg.par_iter())
         .map(|(u, &d)| {
-            let nu = if first { d as i128 } else { div_round(beta.0 as i128 * *u as i128, MICRO) + d as i128 };
+            let nu = if first {
+                d as i128
+            } else {
+                div_round(beta.0 as i128 * *u as i128, MICRO) + d as i128
+            };
             *u = nu.clamp(i64::MIN as i128, i64::MAX as i128) as i64;
             sat_i32(div_round(lr.0 as i128 * nu, MICRO))
         })
@@ -99,8 +112,13 @@ pub(crate) fn fedavgm(s: &mut Stream<'_, '_>, st: &mut ServerState, lr: Micros, 
 /// `n_i / τ_i` is taken in Q16 fixed point (rounded half away), the rest is exact.
 pub(crate) fn fednova(s: &mut Stream<'_, '_>) -> Result<Vec<i32>, Error> {
     let total = s.total_weight(None)? as i128;
-    let w: Vec<i128> = s.inputs.iter().map(|i| div_round((i.weight as i128) << 16, i.local_steps.max(1) as i128)).collect();
-    let tau_num: i128 = s.inputs.iter().map(|i| i.weight as i128 * i.local_steps.max(1) as i128).sum();
+    let w: Vec<i128> = s
+        .inputs
+        .iter()
+        .map(|i| div_round((i.weight as i128) << 16, i.local_steps.max(1) as i128))
+        .collect();
+    let tau_num: i128 =
+        s.inputs.iter().map(|i| i.weight as i128 * i.local_steps.max(1) as i128).sum();
     let mut out = vec![0i32; s.p];
     let mut buf = Vec::new();
     for (off, len) in s.chunks(s.chunk) {
@@ -115,10 +133,18 @@ pub(crate) fn fednova(s: &mut Stream<'_, '_>) -> Result<Vec<i32>, Error> {
 }
 
 /// SCAFFOLD server: step = `lr · mean(Δy_i)`; `c += Σ Δc_i / total_clients` (both unweighted).
-pub(crate) fn scaffold(s: &mut Stream<'_, '_>, st: &mut ServerState, lr: Micros, total_clients: u32) -> Result<Vec<i32>, Error> {
+pub(crate) fn scaffold(
+    s: &mut Stream<'_, '_>,
+    st: &mut ServerState,
+    lr: Micros,
+    total_clients: u32,
+) -> Result<Vec<i32>, Error> {
     let n = s.n() as i128;
     if let Some(index) = s.inputs.iter().position(|i| i.control_delta.is_none()) {
-        return Err(Error::InvalidParams { rule: "scaffold", reason: format!("input {index} has no control_delta") });
+        return Err(Error::InvalidParams {
+            rule: "scaffold",
+            reason: format!("input {index} has no control_delta"),
+        });
     }
     ensure_len(&mut st.control, s.p, "control variate")?;
     let mut out = vec![0i32; s.p];
@@ -140,7 +166,8 @@ pub(crate) fn scaffold(s: &mut Stream<'_, '_>, st: &mut ServerState, lr: Micros,
             let sum: i128 = (0..s.inputs.len()).map(|i| buf[i * len + j] as i128).sum();
             out[off + j] = sat_i32(div_round(lr.0 as i128 * sum, MICRO * n));
             let c = &mut st.control[off + j];
-            *c = (*c as i128 + div_round(csum[j] as i128, total_clients as i128)).clamp(i64::MIN as i128, i64::MAX as i128) as i64;
+            *c = (*c as i128 + div_round(csum[j] as i128, total_clients as i128))
+                .clamp(i64::MIN as i128, i64::MAX as i128) as i64;
         }
     }
     Ok(out)
@@ -164,17 +191,26 @@ fn pow_q30(x: Micros, k: u64) -> i128 {
 /// `m ← β1 m + (1−β1) δ`; Adam `v ← β2 v + (1−β2) δ²`, Yogi `v ← v − (1−β2) δ² sign(v − δ²)`,
 /// Adagrad `v ← v + δ²`; step `η' · m / (√v + τ)` with Adam's `η' = η √(1−β2^(t+1)) / (1−β1^(t+1))`.
 /// State: `m` at scale 2^f, `v` at scale 2^(2f) (i64, saturating); `√v` is the integer square root.
-pub(crate) fn fedopt(s: &mut Stream<'_, '_>, st: &mut ServerState, rule: &AggregationRule, scale: FixedScale) -> Result<Vec<i32>, Error> {
+pub(crate) fn fedopt(
+    s: &mut Stream<'_, '_>,
+    st: &mut ServerState,
+    rule: &AggregationRule,
+    scale: FixedScale,
+) -> Result<Vec<i32>, Error> {
     let delta = fedavg(s, None)?;
     let p = delta.len();
     ensure_len(&mut st.m, p, "first moment")?;
     ensure_len(&mut st.v, p, "second moment")?;
     let (eta, beta1, beta2, tau) = match *rule {
-        AggregationRule::FedAdam { eta, beta1, beta2, tau } | AggregationRule::FedYogi { eta, beta1, beta2, tau } => {
-            (eta, beta1, beta2, tau)
-        }
+        AggregationRule::FedAdam { eta, beta1, beta2, tau }
+        | AggregationRule::FedYogi { eta, beta1, beta2, tau } => (eta, beta1, beta2, tau),
         AggregationRule::FedAdagrad { eta, beta1, tau } => (eta, beta1, Micros(0), tau),
-        _ => return Err(Error::InvalidParams { rule: "fedopt", reason: "not a server optimiser".into() }),
+        _ => {
+            return Err(Error::InvalidParams {
+                rule: "fedopt",
+                reason: "not a server optimiser".into(),
+            });
+        }
     };
     let kind = rule.name();
     // Flower's round counter is 1-based and uses exponent round+1.

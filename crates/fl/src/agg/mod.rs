@@ -19,7 +19,7 @@ use std::sync::Arc;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::fixed::{div_round, sat_i32, Micros};
+use crate::fixed::{Micros, div_round, sat_i32};
 use crate::{Error, FixedScale, ModelSpec, Update, UpdateReader};
 
 pub use rule::AggregationRule;
@@ -152,13 +152,18 @@ impl Aggregator for ServerAggregator {
         let p = spec.num_params();
         for (index, inp) in inputs.iter().enumerate() {
             if inp.reader.num_params() != p {
-                return Err(Error::LengthMismatch { index, expected: p, got: inp.reader.num_params() });
+                return Err(Error::LengthMismatch {
+                    index,
+                    expected: p,
+                    got: inp.reader.num_params(),
+                });
             }
         }
         let chunk = opts.chunk.max(1);
         let mut s = Stream { inputs, prescale: Vec::new(), p, chunk };
         s.prescale = vec![None; s.inputs.len()];
-        let mut reports = vec![InputReport { included: true, ..Default::default() }; s.inputs.len()];
+        let mut reports =
+            vec![InputReport { included: true, ..Default::default() }; s.inputs.len()];
         if let Some(max) = opts.norm_bound {
             let max_q = max.to_fixed(scale).max(0);
             let norms = s.norms_sq(None)?;
@@ -171,25 +176,34 @@ impl Aggregator for ServerAggregator {
         }
         let values = match self.rule {
             AggregationRule::FedAvg => mean::fedavg(&mut s, None)?,
-            AggregationRule::FedAvgM { server_lr, momentum } => mean::fedavgm(&mut s, &mut self.state, server_lr, momentum)?,
+            AggregationRule::FedAvgM { server_lr, momentum } => {
+                mean::fedavgm(&mut s, &mut self.state, server_lr, momentum)?
+            }
             AggregationRule::FedNova => mean::fednova(&mut s)?,
             AggregationRule::Scaffold { server_lr, total_clients } => {
                 mean::scaffold(&mut s, &mut self.state, server_lr, total_clients)?
             }
-            AggregationRule::FedAdam { .. } | AggregationRule::FedYogi { .. } | AggregationRule::FedAdagrad { .. } => {
+            AggregationRule::FedAdam { .. }
+            | AggregationRule::FedYogi { .. }
+            | AggregationRule::FedAdagrad { .. } => {
                 mean::fedopt(&mut s, &mut self.state, &self.rule, scale)?
             }
             AggregationRule::Median => order::median(&mut s)?,
             AggregationRule::TrimmedMean { trim } => order::trimmed_mean(&mut s, trim)?,
             AggregationRule::Krum { f } => krum::krum(&mut s, f as usize, None, &mut reports)?,
-            AggregationRule::MultiKrum { f, m } => krum::krum(&mut s, f as usize, Some(m as usize), &mut reports)?,
+            AggregationRule::MultiKrum { f, m } => {
+                krum::krum(&mut s, f as usize, Some(m as usize), &mut reports)?
+            }
             AggregationRule::Bulyan { f } => krum::bulyan(&mut s, f as usize, &mut reports)?,
             AggregationRule::CenteredClipping { tau, iters } => {
                 clip::centered_clipping(&mut s, &mut self.state, tau.to_fixed(scale), iters)?
             }
         };
         self.state.round += 1;
-        Ok(AggregateOutcome { aggregate: Update { spec: spec.clone(), scale, values }, inputs: reports })
+        Ok(AggregateOutcome {
+            aggregate: Update { spec: spec.clone(), scale, values },
+            inputs: reports,
+        })
     }
 }
 
@@ -232,7 +246,13 @@ impl Stream<'_, '_> {
     }
 
     /// Reads `[off, off+len)` of the inputs selected by `sel` (all if None) into `buf` (row-major).
-    pub(crate) fn read_matrix(&mut self, sel: Option<&[usize]>, off: usize, len: usize, buf: &mut Vec<i32>) -> Result<(), Error> {
+    pub(crate) fn read_matrix(
+        &mut self,
+        sel: Option<&[usize]>,
+        off: usize,
+        len: usize,
+        buf: &mut Vec<i32>,
+    ) -> Result<(), Error> {
         let rows = sel.map_or(self.inputs.len(), <[usize]>::len);
         buf.resize(rows * len, 0);
         let prescale = &self.prescale;
@@ -293,7 +313,10 @@ impl Stream<'_, '_> {
             Some(s) => s.iter().map(|&i| self.inputs[i].weight as u128).sum(),
         };
         if total == 0 {
-            return Err(Error::InvalidParams { rule: "weights", reason: "total weight is zero".into() });
+            return Err(Error::InvalidParams {
+                rule: "weights",
+                reason: "total weight is zero".into(),
+            });
         }
         if total > MAX_TOTAL_WEIGHT as u128 {
             return Err(Error::WeightTooLarge { total, limit: MAX_TOTAL_WEIGHT });

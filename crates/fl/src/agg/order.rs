@@ -7,8 +7,8 @@
 use rayon::prelude::*;
 
 use super::Stream;
-use crate::fixed::{div_round, sat_i32, Micros};
 use crate::Error;
+use crate::fixed::{Micros, div_round, sat_i32};
 
 pub(crate) const LANES: usize = 16;
 type Block = [i32; LANES];
@@ -71,7 +71,11 @@ pub(crate) fn sort_block(net: &[(u32, u32)], data: &mut [Block]) {
 
 /// Streams chunks of the selected inputs, sorts every coordinate across them and maps the sorted
 /// column (given as `sorted[k][lane]`) to one output value.
-pub(crate) fn per_coordinate<F>(s: &mut Stream<'_, '_>, sel: Option<&[usize]>, f: F) -> Result<Vec<i32>, Error>
+pub(crate) fn per_coordinate<F>(
+    s: &mut Stream<'_, '_>,
+    sel: Option<&[usize]>,
+    f: F,
+) -> Result<Vec<i32>, Error>
 where
     F: Fn(&[Block], usize) -> i32 + Sync,
 {
@@ -126,7 +130,10 @@ pub(crate) fn trimmed_mean(s: &mut Stream<'_, '_>, trim: Micros) -> Result<Vec<i
     let n = s.n();
     let k = (trim.0 as u128 * n as u128 / 1_000_000) as usize;
     if 2 * k >= n {
-        return Err(Error::InvalidParams { rule: "trimmed-mean", reason: format!("trim {trim} leaves nothing of {n} inputs") });
+        return Err(Error::InvalidParams {
+            rule: "trimmed-mean",
+            reason: format!("trim {trim} leaves nothing of {n} inputs"),
+        });
     }
     let keep = (n - 2 * k) as i64;
     per_coordinate(s, None, move |b, l| {
@@ -140,7 +147,11 @@ pub(crate) fn trimmed_mean(s: &mut Stream<'_, '_>, trim: Micros) -> Result<Vec<i
 pub(crate) fn closest_to_median_mean(b: &[Block], l: usize, beta: usize) -> i32 {
     let n = b.len();
     // 2·median, exact.
-    let med2 = if n % 2 == 1 { 2 * b[n / 2][l] as i64 } else { b[n / 2 - 1][l] as i64 + b[n / 2][l] as i64 };
+    let med2 = if n % 2 == 1 {
+        2 * b[n / 2][l] as i64
+    } else {
+        b[n / 2 - 1][l] as i64 + b[n / 2][l] as i64
+    };
     // Start from the window [lo, hi) = empty at the first element ≥ median and grow greedily.
     let mut hi = b.partition_point(|r| 2 * (r[l] as i64) < med2);
     let mut lo = hi;

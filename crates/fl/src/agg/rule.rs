@@ -5,8 +5,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::fixed::Micros;
 use crate::Error;
+use crate::fixed::Micros;
 
 /// An aggregation rule with its parameters (decimals are [`Micros`]: no floats in hashed state).
 ///
@@ -148,8 +148,15 @@ impl AggregationRule {
             "fedavgm" => Self::FedAvgM { server_lr: Micros::ONE, momentum: m(0) },
             "fednova" => Self::FedNova,
             "scaffold" => Self::Scaffold { server_lr: Micros::ONE, total_clients: 1 },
-            "fedadam" => Self::FedAdam { eta: m(100_000), beta1: m(900_000), beta2: m(990_000), tau: m(1) },
-            "fedyogi" => Self::FedYogi { eta: m(10_000), beta1: m(900_000), beta2: m(990_000), tau: m(1_000) },
+            "fedadam" => {
+                Self::FedAdam { eta: m(100_000), beta1: m(900_000), beta2: m(990_000), tau: m(1) }
+            }
+            "fedyogi" => Self::FedYogi {
+                eta: m(10_000),
+                beta1: m(900_000),
+                beta2: m(990_000),
+                tau: m(1_000),
+            },
             "fedadagrad" => Self::FedAdagrad { eta: m(100_000), beta1: m(0), tau: m(1) },
             "median" => Self::Median,
             "trimmed-mean" => Self::TrimmedMean { trim: m(200_000) },
@@ -163,7 +170,9 @@ impl AggregationRule {
 
     /// Checks parameter ranges.
     pub fn validate(&self) -> Result<(), Error> {
-        let bad = |reason: &str| Err(Error::InvalidParams { rule: self.name(), reason: reason.to_string() });
+        let bad = |reason: &str| {
+            Err(Error::InvalidParams { rule: self.name(), reason: reason.to_string() })
+        };
         match self {
             Self::TrimmedMean { trim } if trim.0 >= 500_000 => bad("trim must be < 0.5"),
             Self::FedAdam { beta1, beta2, .. } | Self::FedYogi { beta1, beta2, .. }
@@ -173,7 +182,9 @@ impl AggregationRule {
             }
             Self::FedAdagrad { beta1, .. } if beta1.0 > 1_000_000 => bad("beta1 must be ≤ 1"),
             Self::MultiKrum { m, .. } if *m == 0 => bad("m must be ≥ 1"),
-            Self::Scaffold { total_clients, .. } if *total_clients == 0 => bad("total_clients must be ≥ 1"),
+            Self::Scaffold { total_clients, .. } if *total_clients == 0 => {
+                bad("total_clients must be ≥ 1")
+            }
             Self::CenteredClipping { iters, .. } if *iters == 0 => bad("iters must be ≥ 1"),
             _ => Ok(()),
         }
@@ -182,23 +193,33 @@ impl AggregationRule {
     fn params(&self) -> Vec<(&'static str, String)> {
         match self {
             Self::FedAvg | Self::FedNova | Self::Median => vec![],
-            Self::FedAvgM { server_lr, momentum } => vec![("lr", server_lr.to_string()), ("momentum", momentum.to_string())],
+            Self::FedAvgM { server_lr, momentum } => {
+                vec![("lr", server_lr.to_string()), ("momentum", momentum.to_string())]
+            }
             Self::Scaffold { server_lr, total_clients } => {
                 vec![("lr", server_lr.to_string()), ("total-clients", total_clients.to_string())]
             }
-            Self::FedAdam { eta, beta1, beta2, tau } | Self::FedYogi { eta, beta1, beta2, tau } => vec![
-                ("eta", eta.to_string()),
-                ("beta1", beta1.to_string()),
-                ("beta2", beta2.to_string()),
-                ("tau", tau.to_string()),
-            ],
+            Self::FedAdam { eta, beta1, beta2, tau } | Self::FedYogi { eta, beta1, beta2, tau } => {
+                vec![
+                    ("eta", eta.to_string()),
+                    ("beta1", beta1.to_string()),
+                    ("beta2", beta2.to_string()),
+                    ("tau", tau.to_string()),
+                ]
+            }
             Self::FedAdagrad { eta, beta1, tau } => {
-                vec![("eta", eta.to_string()), ("beta1", beta1.to_string()), ("tau", tau.to_string())]
+                vec![
+                    ("eta", eta.to_string()),
+                    ("beta1", beta1.to_string()),
+                    ("tau", tau.to_string()),
+                ]
             }
             Self::TrimmedMean { trim } => vec![("trim", trim.to_string())],
             Self::Krum { f } | Self::Bulyan { f } => vec![("f", f.to_string())],
             Self::MultiKrum { f, m } => vec![("f", f.to_string()), ("m", m.to_string())],
-            Self::CenteredClipping { tau, iters } => vec![("tau", tau.to_string()), ("iters", iters.to_string())],
+            Self::CenteredClipping { tau, iters } => {
+                vec![("tau", tau.to_string()), ("iters", iters.to_string())]
+            }
         }
     }
 }
@@ -233,20 +254,35 @@ impl FromStr for AggregationRule {
         })?;
         let rname = rule.name();
         for kv in params.split(',').filter(|x| !x.trim().is_empty()) {
-            let (k, v) = kv.split_once('=').ok_or_else(|| Error::InvalidParams { rule: rname, reason: format!("expected key=value, got {kv:?}") })?;
+            let (k, v) = kv.split_once('=').ok_or_else(|| Error::InvalidParams {
+                rule: rname,
+                reason: format!("expected key=value, got {kv:?}"),
+            })?;
             let (k, v) = (k.trim(), v.trim());
             let bad = |e: String| Error::InvalidParams { rule: rname, reason: format!("{k}: {e}") };
             let dec = || v.parse::<Micros>().map_err(bad);
             let int = || v.parse::<u32>().map_err(|e| bad(e.to_string()));
             match (&mut rule, k) {
-                (Self::FedAvgM { server_lr, .. } | Self::Scaffold { server_lr, .. }, "lr") => *server_lr = dec()?,
+                (Self::FedAvgM { server_lr, .. } | Self::Scaffold { server_lr, .. }, "lr") => {
+                    *server_lr = dec()?
+                }
                 (Self::FedAvgM { momentum, .. }, "momentum") => *momentum = dec()?,
                 (Self::Scaffold { total_clients, .. }, "total-clients") => *total_clients = int()?,
-                (Self::FedAdam { eta, .. } | Self::FedYogi { eta, .. } | Self::FedAdagrad { eta, .. }, "eta") => *eta = dec()?,
-                (Self::FedAdam { beta1, .. } | Self::FedYogi { beta1, .. } | Self::FedAdagrad { beta1, .. }, "beta1") => {
-                    *beta1 = dec()?
+                (
+                    Self::FedAdam { eta, .. }
+                    | Self::FedYogi { eta, .. }
+                    | Self::FedAdagrad { eta, .. },
+                    "eta",
+                ) => *eta = dec()?,
+                (
+                    Self::FedAdam { beta1, .. }
+                    | Self::FedYogi { beta1, .. }
+                    | Self::FedAdagrad { beta1, .. },
+                    "beta1",
+                ) => *beta1 = dec()?,
+                (Self::FedAdam { beta2, .. } | Self::FedYogi { beta2, .. }, "beta2") => {
+                    *beta2 = dec()?
                 }
-                (Self::FedAdam { beta2, .. } | Self::FedYogi { beta2, .. }, "beta2") => *beta2 = dec()?,
                 (
                     Self::FedAdam { tau, .. }
                     | Self::FedYogi { tau, .. }
@@ -255,10 +291,17 @@ impl FromStr for AggregationRule {
                     "tau",
                 ) => *tau = dec()?,
                 (Self::TrimmedMean { trim }, "trim" | "beta") => *trim = dec()?,
-                (Self::Krum { f } | Self::MultiKrum { f, .. } | Self::Bulyan { f }, "f") => *f = int()?,
+                (Self::Krum { f } | Self::MultiKrum { f, .. } | Self::Bulyan { f }, "f") => {
+                    *f = int()?
+                }
                 (Self::MultiKrum { m, .. }, "m") => *m = int()?,
                 (Self::CenteredClipping { iters, .. }, "iters") => *iters = int()?,
-                _ => return Err(Error::InvalidParams { rule: rname, reason: format!("unknown parameter {k:?}") }),
+                _ => {
+                    return Err(Error::InvalidParams {
+                        rule: rname,
+                        reason: format!("unknown parameter {k:?}"),
+                    });
+                }
             }
         }
         rule.validate()?;

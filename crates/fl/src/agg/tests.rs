@@ -17,17 +17,39 @@ fn honest(n: usize, p: usize, seed: u64) -> Vec<Update> {
     let mut r = lcg(seed);
     let base: Vec<i32> = (0..p).map(|_| r() * 10).collect();
     (0..n)
-        .map(|_| Update { spec: spec.clone(), scale: FixedScale::default(), values: base.iter().map(|b| b + r() / 10).collect() })
+        .map(|_| Update {
+            spec: spec.clone(),
+            scale: FixedScale::default(),
+            values: base.iter().map(|b| b + r() / 10).collect(),
+        })
         .collect()
 }
 
-fn run(rule: &str, ups: &[Update], weights: &[u64], opts: AggregateOptions) -> Result<AggregateOutcome, Error> {
+fn run(
+    rule: &str,
+    ups: &[Update],
+    weights: &[u64],
+    opts: AggregateOptions,
+) -> Result<AggregateOutcome, Error> {
     let mut agg = ServerAggregator::new(rule.parse()?);
     let mut inputs = WeightedInput::from_updates(ups, weights);
     agg.aggregate(&ups[0].spec, ups[0].scale, &mut inputs, &opts)
 }
 
-const ROBUST: &[&str] = &["fedavg", "median", "trimmed-mean:trim=0.2", "krum:f=2", "multi-krum:f=2,m=4", "bulyan:f=1", "centered-clipping:tau=0.5,iters=2", "fedadam", "fedyogi", "fedadagrad", "fedavgm:momentum=0.9", "fednova"];
+const ROBUST: &[&str] = &[
+    "fedavg",
+    "median",
+    "trimmed-mean:trim=0.2",
+    "krum:f=2",
+    "multi-krum:f=2,m=4",
+    "bulyan:f=1",
+    "centered-clipping:tau=0.5,iters=2",
+    "fedadam",
+    "fedyogi",
+    "fedadagrad",
+    "fedavgm:momentum=0.9",
+    "fednova",
+];
 
 #[test]
 fn rules_are_permutation_invariant() {
@@ -50,8 +72,13 @@ fn rules_are_permutation_invariant() {
 fn fedavg_of_identical_updates_equals_that_update() {
     let u = honest(1, 1000, 3).remove(0);
     let ups = vec![u.clone(); 5];
-    for rule in ["fedavg", "median", "trimmed-mean", "krum:f=1", "multi-krum:f=1,m=3", "bulyan:f=0"] {
-        assert_eq!(run(rule, &ups, &[3, 1, 4, 1, 5], AggregateOptions::default()).unwrap().aggregate, u, "{rule}");
+    for rule in ["fedavg", "median", "trimmed-mean", "krum:f=1", "multi-krum:f=1,m=3", "bulyan:f=0"]
+    {
+        assert_eq!(
+            run(rule, &ups, &[3, 1, 4, 1, 5], AggregateOptions::default()).unwrap().aggregate,
+            u,
+            "{rule}"
+        );
     }
 }
 
@@ -59,18 +86,28 @@ fn fedavg_of_identical_updates_equals_that_update() {
 fn fedavg_weights_by_examples_and_rounds_half_away() {
     let spec = Arc::new(ModelSpec::flat(2));
     let s = FixedScale::default();
-    let ups = vec![Update::new(spec.clone(), s, vec![1, -1]).unwrap(), Update::new(spec.clone(), s, vec![2, -2]).unwrap()];
+    let ups = vec![
+        Update::new(spec.clone(), s, vec![1, -1]).unwrap(),
+        Update::new(spec.clone(), s, vec![2, -2]).unwrap(),
+    ];
     // (1·1 + 3·2)/4 = 1.75 → 2; (−1 − 6)/4 = −1.75 → −2.
-    assert_eq!(run("fedavg", &ups, &[1, 3], AggregateOptions::default()).unwrap().aggregate.values, vec![2, -2]);
+    assert_eq!(
+        run("fedavg", &ups, &[1, 3], AggregateOptions::default()).unwrap().aggregate.values,
+        vec![2, -2]
+    );
     // (1 + 2)/2 = 1.5 → 2 (half away), −1.5 → −2.
-    assert_eq!(run("median", &ups, &[1, 1], AggregateOptions::default()).unwrap().aggregate.values, vec![2, -2]);
+    assert_eq!(
+        run("median", &ups, &[1, 1], AggregateOptions::default()).unwrap().aggregate.values,
+        vec![2, -2]
+    );
 }
 
 #[test]
 fn single_and_multi_threaded_results_are_bit_identical() {
     let ups = honest(11, 5003, 11);
     let w: Vec<u64> = (0..11).map(|i| 10 + i * 7).collect();
-    let opts = AggregateOptions { norm_bound: Some(crate::fixed::Micros::from_int(20)), chunk: 1000 };
+    let opts =
+        AggregateOptions { norm_bound: Some(crate::fixed::Micros::from_int(20)), chunk: 1000 };
     let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
     let four = rayon::ThreadPoolBuilder::new().num_threads(4).build().unwrap();
     for rule in ROBUST {
@@ -85,7 +122,8 @@ fn chunk_size_does_not_change_results() {
     let ups = honest(7, 777, 5);
     for rule in ROBUST {
         let a = run(rule, &ups, &[1; 7], AggregateOptions { norm_bound: None, chunk: 13 }).unwrap();
-        let b = run(rule, &ups, &[1; 7], AggregateOptions { norm_bound: None, chunk: 100_000 }).unwrap();
+        let b = run(rule, &ups, &[1; 7], AggregateOptions { norm_bound: None, chunk: 100_000 })
+            .unwrap();
         assert_eq!(a, b, "{rule}");
     }
 }
@@ -95,7 +133,13 @@ fn norm_bound_scales_large_inputs_to_the_bound() {
     let spec = Arc::new(ModelSpec::flat(2));
     let s = FixedScale::default();
     let ups = vec![Update::from_f32_shared(spec.clone(), &[30.0, 40.0], s).unwrap()];
-    let out = run("fedavg", &ups, &[1], AggregateOptions { norm_bound: Some(crate::fixed::Micros::from_int(5)), chunk: 4 }).unwrap();
+    let out = run(
+        "fedavg",
+        &ups,
+        &[1],
+        AggregateOptions { norm_bound: Some(crate::fixed::Micros::from_int(5)), chunk: 4 },
+    )
+    .unwrap();
     assert!(out.inputs[0].norm_clipped);
     assert_eq!(out.aggregate.to_f32(), vec![3.0, 4.0]);
 }
@@ -107,16 +151,27 @@ fn rules_reject_too_few_inputs_and_bad_params() {
         run("bulyan:f=1", &ups, &[1; 6], AggregateOptions::default()).unwrap_err(),
         Error::NotEnoughInputs { rule: "bulyan", need: 7, got: 6 }
     );
-    assert!(matches!(run("krum:f=2", &ups, &[1; 6], AggregateOptions::default()), Err(Error::NotEnoughInputs { .. })));
+    assert!(matches!(
+        run("krum:f=2", &ups, &[1; 6], AggregateOptions::default()),
+        Err(Error::NotEnoughInputs { .. })
+    ));
     assert!("trimmed-mean:trim=0.5".parse::<AggregationRule>().is_err());
     assert!("nonsense".parse::<AggregationRule>().is_err());
     assert!("krum:g=1".parse::<AggregationRule>().is_err());
-    assert!(matches!(run("fedavg", &ups, &[0; 6], AggregateOptions::default()), Err(Error::InvalidParams { .. })));
+    assert!(matches!(
+        run("fedavg", &ups, &[0; 6], AggregateOptions::default()),
+        Err(Error::InvalidParams { .. })
+    ));
     let short = vec![Update::zeros(Arc::new(ModelSpec::flat(3)), FixedScale::default())];
     let mut inputs = WeightedInput::from_updates(&short, &[1]);
     let mut agg = ServerAggregator::new(AggregationRule::FedAvg);
     assert!(matches!(
-        agg.aggregate(&Arc::new(ModelSpec::flat(4)), FixedScale::default(), &mut inputs, &AggregateOptions::default()),
+        agg.aggregate(
+            &Arc::new(ModelSpec::flat(4)),
+            FixedScale::default(),
+            &mut inputs,
+            &AggregateOptions::default()
+        ),
         Err(Error::LengthMismatch { .. })
     ));
 }
@@ -129,7 +184,10 @@ fn rule_names_parse_and_display_roundtrip() {
         let js = serde_json::to_string(&r).unwrap();
         assert_eq!(serde_json::from_str::<AggregationRule>(&js).unwrap(), r);
     }
-    assert_eq!("multi-krum:f=2,m=5".parse::<AggregationRule>().unwrap(), AggregationRule::MultiKrum { f: 2, m: 5 });
+    assert_eq!(
+        "multi-krum:f=2,m=5".parse::<AggregationRule>().unwrap(),
+        AggregationRule::MultiKrum { f: 2, m: 5 }
+    );
 }
 
 #[test]
@@ -137,14 +195,21 @@ fn server_optimiser_state_carries_between_rounds() {
     let ups = honest(4, 50, 9);
     let mut agg = ServerAggregator::new("fedadam".parse().unwrap());
     let mut a = WeightedInput::from_updates(&ups, &[1; 4]);
-    let r1 = agg.aggregate(&ups[0].spec, ups[0].scale, &mut a, &AggregateOptions::default()).unwrap();
+    let r1 =
+        agg.aggregate(&ups[0].spec, ups[0].scale, &mut a, &AggregateOptions::default()).unwrap();
     let saved = serde_json::to_string(&agg).unwrap();
     let mut b = WeightedInput::from_updates(&ups, &[1; 4]);
-    let r2 = agg.aggregate(&ups[0].spec, ups[0].scale, &mut b, &AggregateOptions::default()).unwrap();
+    let r2 =
+        agg.aggregate(&ups[0].spec, ups[0].scale, &mut b, &AggregateOptions::default()).unwrap();
     assert_ne!(r1.aggregate, r2.aggregate);
     let mut resumed: ServerAggregator = serde_json::from_str(&saved).unwrap();
     let mut c = WeightedInput::from_updates(&ups, &[1; 4]);
-    assert_eq!(resumed.aggregate(&ups[0].spec, ups[0].scale, &mut c, &AggregateOptions::default()).unwrap(), r2);
+    assert_eq!(
+        resumed
+            .aggregate(&ups[0].spec, ups[0].scale, &mut c, &AggregateOptions::default())
+            .unwrap(),
+        r2
+    );
 }
 
 #[test]
@@ -154,10 +219,15 @@ fn scaffold_updates_control_variate() {
     let mut inputs: Vec<WeightedInput<'_>> = ups
         .iter()
         .zip(&ctl)
-        .map(|(u, c)| WeightedInput { control_delta: Some(Box::new(crate::SliceReader(&c.values))), ..WeightedInput::new(crate::SliceReader(&u.values), 1) })
+        .map(|(u, c)| WeightedInput {
+            control_delta: Some(Box::new(crate::SliceReader(&c.values))),
+            ..WeightedInput::new(crate::SliceReader(&u.values), 1)
+        })
         .collect();
     let mut agg = ServerAggregator::new("scaffold:total-clients=6".parse().unwrap());
-    let out = agg.aggregate(&ups[0].spec, ups[0].scale, &mut inputs, &AggregateOptions::default()).unwrap();
+    let out = agg
+        .aggregate(&ups[0].spec, ups[0].scale, &mut inputs, &AggregateOptions::default())
+        .unwrap();
     let mean0 = crate::fixed::div_round(ups.iter().map(|u| u.values[0] as i128).sum(), 3) as i32;
     assert_eq!(out.aggregate.values[0], mean0);
     let c0 = crate::fixed::div_round(ctl.iter().map(|u| u.values[0] as i128).sum(), 6) as i64;

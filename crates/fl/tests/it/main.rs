@@ -3,7 +3,10 @@
 
 use std::sync::Arc;
 
-use chorus_fl::{AggregateOptions, AggregationRule, Aggregator, FixedScale, ModelSpec, ServerAggregator, Update, WeightedInput};
+use chorus_fl::{
+    AggregateOptions, AggregationRule, Aggregator, FixedScale, ModelSpec, ServerAggregator, Update,
+    WeightedInput,
+};
 
 fn load(name: &str) -> serde_json::Value {
     let p = format!("{}/tests/golden/flower_{name}.json", env!("CARGO_MANIFEST_DIR"));
@@ -14,11 +17,24 @@ fn floats(v: &serde_json::Value) -> Vec<f32> {
     v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect()
 }
 
-fn run_round(agg: &mut ServerAggregator, spec: &Arc<ModelSpec>, inputs: &serde_json::Value, weights: &[u64]) -> Vec<f64> {
+fn run_round(
+    agg: &mut ServerAggregator,
+    spec: &Arc<ModelSpec>,
+    inputs: &serde_json::Value,
+    weights: &[u64],
+) -> Vec<f64> {
     let scale = FixedScale::default();
-    let ups: Vec<Update> = inputs.as_array().unwrap().iter().map(|x| Update::from_f32_shared(spec.clone(), &floats(x), scale).unwrap()).collect();
+    let ups: Vec<Update> = inputs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| Update::from_f32_shared(spec.clone(), &floats(x), scale).unwrap())
+        .collect();
     let mut w = WeightedInput::from_updates(&ups, weights);
-    agg.aggregate(spec, scale, &mut w, &AggregateOptions { norm_bound: None, chunk: 17 }).unwrap().aggregate.to_f64()
+    agg.aggregate(spec, scale, &mut w, &AggregateOptions { norm_bound: None, chunk: 17 })
+        .unwrap()
+        .aggregate
+        .to_f64()
 }
 
 fn check(name: &str, tol: f64) {
@@ -26,17 +42,27 @@ fn check(name: &str, tol: f64) {
     let rule: AggregationRule = g["rule"].as_str().unwrap().parse().unwrap();
     let p = g["p"].as_u64().unwrap() as usize;
     let spec = Arc::new(ModelSpec::flat(p));
-    let weights: Vec<u64> = g["num_examples"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap()).collect();
+    let weights: Vec<u64> =
+        g["num_examples"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap()).collect();
     let mut agg = ServerAggregator::new(rule);
     let rounds: Vec<(serde_json::Value, serde_json::Value)> = match g.get("rounds") {
-        Some(r) => r.as_array().unwrap().iter().map(|r| (r["inputs"].clone(), r["expected"].clone())).collect(),
+        Some(r) => r
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| (r["inputs"].clone(), r["expected"].clone()))
+            .collect(),
         None => vec![(g["inputs"].clone(), g["expected"].clone())],
     };
     for (k, (inputs, expected)) in rounds.iter().enumerate() {
         let got = run_round(&mut agg, &spec, inputs, &weights);
-        let exp: Vec<f64> = expected.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+        let exp: Vec<f64> =
+            expected.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
         for (j, (a, b)) in got.iter().zip(&exp).enumerate() {
-            assert!((a - b).abs() <= tol + 1e-6 * b.abs(), "{name} round {k} coord {j}: chorus {a} vs flower {b} (tol {tol})");
+            assert!(
+                (a - b).abs() <= tol + 1e-6 * b.abs(),
+                "{name} round {k} coord {j}: chorus {a} vs flower {b} (tol {tol})"
+            );
         }
     }
 }

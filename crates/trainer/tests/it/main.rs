@@ -3,7 +3,9 @@
 
 use chorus_fl::update::FixedScale;
 use chorus_trainer::pool::verify_shard_data;
-use chorus_trainer::{ShardPool, TrainConfig, build_model, load_dataset, params, partition, train_local};
+use chorus_trainer::{
+    ShardPool, TrainConfig, build_model, load_dataset, params, partition, train_local,
+};
 
 #[test]
 fn partitions_of_real_mnist_cover_every_sample_exactly_once() {
@@ -47,7 +49,8 @@ fn participant_round_trip_from_assigned_shards_to_a_fixed_point_update() {
     let rebuilt: Vec<f32> = global.iter().zip(&back).map(|(g, d)| g + d).collect();
     let mut m2 = build_model("logreg", 0).unwrap();
     m2.set_params(&rebuilt).unwrap();
-    let (a, b) = (m.evaluate(&s.test.head(1000)).unwrap(), m2.evaluate(&s.test.head(1000)).unwrap());
+    let (a, b) =
+        (m.evaluate(&s.test.head(1000)).unwrap(), m2.evaluate(&s.test.head(1000)).unwrap());
     assert!(a.accuracy > 0.7, "{a}");
     assert!((a.accuracy - b.accuracy).abs() < 0.01);
 }

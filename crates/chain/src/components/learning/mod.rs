@@ -125,11 +125,10 @@ pub fn validate_spec(s: &TaskSpec) -> Result<Amount, LearningError> {
             return Err(E("dp: the budget does not cover a single round"));
         }
     }
-    if let Encryption::Committee { keys } = &s.encryption {
-        if keys.is_empty() || keys.len() > MAX_COMMITTEE_KEYS || keys.iter().any(|k| *k == [0; 32])
-        {
-            return Err(E("committee: 1..=64 non-zero keys required"));
-        }
+    if let Encryption::Committee { keys } = &s.encryption
+        && (keys.is_empty() || keys.len() > MAX_COMMITTEE_KEYS || keys.contains(&[0; 32]))
+    {
+        return Err(E("committee: 1..=64 non-zero keys required"));
     }
     Ok(budget)
 }
@@ -193,21 +192,19 @@ fn put_round(delta: &mut StateDelta<'_>, r: &Round) {
 }
 
 /// The task and its open round `r`, in phase `phase`.
-fn open_round(
-    state: &dyn StateRead,
-    id: TaskId,
-    r: RoundNo,
-    phase: Phase,
-) -> Res<(Task, Round)> {
+fn open_round(state: &dyn StateRead, id: TaskId, r: RoundNo, phase: Phase) -> Res<(Task, Round)> {
     let t = load_task(state, id)?;
     if t.open_round != Some(r) {
         return Err(LearningError::WrongRound { open: t.open_round, got: r }.into());
     }
-    let rd = round(state, id, r)?.ok_or(LearningError::WrongRound { open: t.open_round, got: r })?;
+    let rd =
+        round(state, id, r)?.ok_or(LearningError::WrongRound { open: t.open_round, got: r })?;
     if rd.phase != phase {
-        return Err(
-            LearningError::OutOfPhase { expected: phase.as_str(), current: rd.phase.as_str() }.into()
-        );
+        return Err(LearningError::OutOfPhase {
+            expected: phase.as_str(),
+            current: rd.phase.as_str(),
+        }
+        .into());
     }
     Ok((t, rd))
 }
@@ -256,10 +253,10 @@ pub(crate) fn execute(
             if !matches!(t.status, TaskStatus::Active | TaskStatus::Paused) {
                 return Err(LearningError::WrongTaskStatus { status: t.status.as_str() }.into());
             }
-            if let Some(r) = t.open_round {
-                if let Some(mut rd) = round(delta, t.id, r)? {
-                    fail_round(delta, &mut t, &mut rd, "task_cancelled", events)?;
-                }
+            if let Some(r) = t.open_round
+                && let Some(mut rd) = round(delta, t.id, r)?
+            {
+                fail_round(delta, &mut t, &mut rd, "task_cancelled", events)?;
             }
             end_task(delta, &mut t, TaskStatus::Cancelled, events)
         }
@@ -279,8 +276,12 @@ pub(crate) fn execute(
                 }
                 .into());
             }
-            let rec =
-                CommitRecord { commitment: *commitment, seq: rd.commits, reveal: None, faulted: false };
+            let rec = CommitRecord {
+                commitment: *commitment,
+                seq: rd.commits,
+                reveal: None,
+                faulted: false,
+            };
             write(delta, key, &rec);
             rd.commits += 1;
             put_round(delta, &rd);
@@ -299,7 +300,8 @@ pub(crate) fn execute(
             if c.faulted {
                 return Err(LearningError::Faulted.into());
             }
-            let rev = RevealRecord { update_id: *update_id, num_examples: *num_examples, norm: *norm };
+            let rev =
+                RevealRecord { update_id: *update_id, num_examples: *num_examples, norm: *norm };
             if let Some(prev) = &c.reveal {
                 return Err(if *prev == rev {
                     LearningError::Duplicate
@@ -317,7 +319,15 @@ pub(crate) fn execute(
                 write(delta, key, &c);
                 rd.faults += 1;
                 put_round(delta, &rd);
-                registry::slash(delta, height, &sender, FaultReason::RevealMismatch, *id, *r, events)?;
+                registry::slash(
+                    delta,
+                    height,
+                    &sender,
+                    FaultReason::RevealMismatch,
+                    *id,
+                    *r,
+                    events,
+                )?;
                 return Ok(());
             }
             c.reveal = Some(rev);
@@ -349,8 +359,17 @@ pub(crate) fn execute(
                 }
                 .into());
             }
-            write(delta, key, &ScoreRecord { commitment: *commitment, scores: None, faulted: false });
-            events.push(ev("score_committed", *id, Some(*r), vec![("validator", sender.to_string())]));
+            write(
+                delta,
+                key,
+                &ScoreRecord { commitment: *commitment, scores: None, faulted: false },
+            );
+            events.push(ev(
+                "score_committed",
+                *id,
+                Some(*r),
+                vec![("validator", sender.to_string())],
+            ));
             Ok(())
         }
         LearningMsg::ScoreReveal { task: id, round: r, scores: sc, salt } => {
@@ -391,7 +410,12 @@ pub(crate) fn execute(
             }
             s.scores = Some(sc.clone());
             write(delta, key, &s);
-            events.push(ev("scores_revealed", *id, Some(*r), vec![("validator", sender.to_string())]));
+            events.push(ev(
+                "scores_revealed",
+                *id,
+                Some(*r),
+                vec![("validator", sender.to_string())],
+            ));
             Ok(())
         }
         LearningMsg::ProposeAggregate { task: id, round: r, model_id, accepted_set_hash }

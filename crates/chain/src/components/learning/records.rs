@@ -269,7 +269,11 @@ pub fn tasks(state: &dyn StateRead) -> Result<Vec<Task>, TxError> {
 }
 
 /// Query: a round.
-pub fn round(state: &dyn StateRead, task: TaskId, round: RoundNo) -> Result<Option<Round>, TxError> {
+pub fn round(
+    state: &dyn StateRead,
+    task: TaskId,
+    round: RoundNo,
+) -> Result<Option<Round>, TxError> {
     read(state, &state_key::learning("round", task, Some(round)))
 }
 
@@ -323,7 +327,7 @@ pub fn revealed_updates(
         .into_iter()
         .filter_map(|(a, c)| {
             let r = c.reveal.as_ref()?;
-            (!c.faulted).then(|| RevealedUpdate {
+            (!c.faulted).then_some(RevealedUpdate {
                 participant: a,
                 update_id: r.update_id,
                 commit_seq: c.seq,
