@@ -1,6 +1,58 @@
-//! chorus-cli: the `chorus` command line (clap). Wiring only; business rules live in lower crates.
+//! chorus-cli: the `chorus` command line (clap). Each command parses its flags, loads what it
+//! needs from the node home, and calls into the library crates.
+//!
+//! It must not contain protocol rules or numerics: those live in `chorus-chain` and `chorus-fl`;
+//! this crate is wiring, printing and error reporting (`eyre`).
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cmd;
+pub mod home;
+
+/// Chorus: a verifiable federated-learning network.
+#[derive(Parser, Debug)]
+#[command(name = "chorus", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Write genesis, keys and configuration for a 1- or N-validator network.
+    Init(cmd::init::InitArgs),
+    /// Manage account keys (Ethereum keystore v3).
+    Keys(cmd::keys::KeysArgs),
+    /// Blob store commands.
+    Store(cmd::store::StoreArgs),
+    /// Benchmarks (`--json` prints one JSON object).
+    Bench(cmd::bench::BenchArgs),
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("CHORUS_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
+    let _ =
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
 
 /// Parses the command line and runs the chosen command.
-pub fn run() -> std::process::ExitCode {
-    std::process::ExitCode::SUCCESS
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let result = match cli.cmd {
+        Command::Init(a) => cmd::init::run(a),
+        Command::Keys(a) => cmd::keys::run(a),
+        Command::Store(a) => cmd::store::run(a),
+        Command::Bench(a) => cmd::bench::run(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }

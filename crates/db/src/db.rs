@@ -585,3 +585,99 @@ fn prune(wtx: &WriteTransaction, cutoff: u64) -> Result<(), Error> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table_len(db: &Db, def: redb::TableDefinition<'_, &[u8], &[u8]>) -> u64 {
+        use redb::ReadableTableMetadata;
+        db.db.begin_read().unwrap().open_table(def).unwrap().len().unwrap()
+    }
+
+    fn one(k: &str, v: Option<&str>) -> ChangeSet {
+        [(k.as_bytes().to_vec(), v.map(|v| v.as_bytes().to_vec()))].into_iter().collect()
+    }
+
+    fn commit(db: &Db, c: &ChangeSet) {
+        let h = db.next_height().unwrap();
+        let p = db.prepare(h, c).unwrap();
+        db.commit_inner(p, None).unwrap();
+    }
+
+    #[test]
+    fn empty_blocks_mark_the_previous_root_stale() {
+        let db = Db::open_in_memory().unwrap();
+        commit(&db, &one("a", Some("1")));
+        let p = db.prepare(1, &ChangeSet::new()).unwrap();
+        let stale: Vec<_> = p.batch.stale_node_index_batch.iter().collect();
+        assert_eq!(stale.len(), 1);
+        assert_eq!(stale[0].stale_since_version, 1);
+        assert_eq!(stale[0].node_key.version(), 0);
+        assert_eq!(stale[0].node_key.nibble_path().num_nibbles(), 0);
+    }
+
+    #[test]
+    fn pruning_bounds_the_node_and_value_tables() {
+        let db =
+            Db::open_in_memory_with(DbOptions { keep_recent: Some(2), ..DbOptions::default() })
+                .unwrap();
+        commit(&db, &ChangeSet::new());
+        for i in 0..50 {
+            // The same two keys rewritten every block, plus empty blocks.
+            let mut c = one("a", Some(&format!("{i}")));
+            c.extend(one("b", Some(&format!("{i}"))));
+            commit(&db, &c);
+            commit(&db, &ChangeSet::new());
+        }
+        // Two live leaves and their parent per kept version, not 100 versions' worth.
+        let nodes = table_len(&db, JMT_NODES);
+        let values = table_len(&db, JMT_VALUES);
+        assert!(nodes <= 12, "nodes {nodes}");
+        assert!(values <= 6, "values {values}");
+        assert!(table_len(&db, JMT_STALE) <= 6);
+        let latest = db.latest_height().unwrap().unwrap();
+        assert_eq!(db.history_min_height().unwrap(), latest - 1);
+        assert_eq!(db.prove(b"a", latest - 1).unwrap().value, Some(b"49".to_vec()));
+    }
+
+    #[test]
+    fn keeping_everything_is_the_default() {
+        let db = Db::open_in_memory().unwrap();
+        commit(&db, &ChangeSet::new());
+        for i in 0..10 {
+            commit(&db, &one("a", Some(&format!("{i}"))));
+        }
+        assert_eq!(db.history_min_height().unwrap(), 0);
+        assert_eq!(table_len(&db, JMT_VALUES), 10);
+        assert_eq!(db.prove(b"a", 1).unwrap().value, Some(b"0".to_vec()));
+    }
+
+    #[test]
+    fn value_records_round_trip() {
+        let mut buf = Vec::new();
+        tables::encode_opt_value(&mut buf, None);
+        assert_eq!(tables::decode_opt_value(&buf).unwrap(), None);
+        tables::encode_opt_value(&mut buf, Some(b""));
+        assert_eq!(tables::decode_opt_value(&buf).unwrap(), Some(vec![]));
+        tables::encode_opt_value(&mut buf, Some(b"xyz"));
+        assert_eq!(tables::decode_opt_value(&buf).unwrap(), Some(b"xyz".to_vec()));
+        assert!(tables::decode_opt_value(&[2]).is_err());
+        assert!(tables::decode_opt_value(&[0, 1]).is_err());
+        assert!(tables::decode_opt_value(&[]).is_err());
+        tables::value_key(&mut buf, &[7; 32], 0x0102);
+        assert_eq!(tables::value_key_version(&buf).unwrap(), 0x0102);
+        let (h, r) = tables::decode_latest(&tables::encode_latest(9, &[3; 32])).unwrap();
+        assert_eq!((h, r), (9, [3; 32]));
+    }
+
+    #[test]
+    fn a_file_from_another_schema_version_is_refused() {
+        let db = Db::open_in_memory().unwrap();
+        let wtx = db.db.begin_write().unwrap();
+        wtx.open_table(META).unwrap().insert(META_SCHEMA, 99u32.to_be_bytes().as_slice()).unwrap();
+        wtx.commit().unwrap();
+        let err = Db::init(db.db, DbOptions::default()).unwrap_err();
+        assert!(matches!(err, Error::Schema { expected: 1, found: 99 }), "{err}");
+    }
+}

@@ -123,7 +123,7 @@ pub fn partition(
             let mut idx: Vec<u32> = (0..n as u32).collect();
             idx.shuffle(&mut rng);
             let (base, rest) = idx.split_at(min_size * num_clients);
-            for (k, chunk) in base.chunks(min_size.max(1)).enumerate().take(num_clients) {
+            for (k, chunk) in base.chunks((*min_size).max(1)).enumerate().take(num_clients) {
                 if *min_size > 0 {
                     clients[k].extend_from_slice(chunk);
                 }

@@ -459,6 +459,22 @@ mod tests {
     }
 
     #[test]
+    fn learning_msg_encoding_is_pinned() {
+        let m = crate::Msg::Learning(LearningMsg::Commit {
+            task: 1,
+            round: 2,
+            commitment: Hash([0xcc; 32]),
+        });
+        let mut want = vec![2u8, 4]; // Msg::Learning = 2, LearningMsg::Commit = 4
+        want.extend(1u64.to_le_bytes());
+        want.extend(2u32.to_le_bytes());
+        want.extend([0xcc; 32]);
+        assert_eq!(borsh::to_vec(&m).unwrap(), want);
+        let r = crate::Msg::Registry(RegistryMsg::Deregister);
+        assert_eq!(borsh::to_vec(&r).unwrap(), vec![1u8, 3]);
+    }
+
+    #[test]
     fn score_commitment_depends_on_scores_and_length() {
         let s = Hash([7; 32]);
         let v = Address([1; 20]);

@@ -4,9 +4,8 @@
 //! one byte) followed by the fields. Variants are therefore only ever **appended** at the end of
 //! [`Msg`] and of each component's message enum, never reordered, renamed-in-place with new
 //! fields, or removed; a removed message keeps a placeholder variant. The golden fixtures in
-//! `tests/it` fail if an index moves. Planned next variants: `Staking(..)` (index 1),
-//! `Registry(..)` (2), `Learning(..)` (3), in whatever order they land — the first to land takes
-//! the next index.
+//! `tests/it` fail if an index moves. Landed: `Registry(..)` (index 1), `Learning(..)` (2);
+//! planned next: `Staking(..)`, which takes the next free index (3).
 
 use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};

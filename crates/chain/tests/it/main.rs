@@ -3,6 +3,7 @@
 
 mod execute;
 mod genesis;
+mod learning;
 mod props;
 mod stateless;
 mod support;

@@ -86,7 +86,8 @@ pub fn mul_div(a: u128, b: u128, d: u128) -> Option<u128> {
     Some(q)
 }
 
-/// The seed of a round: `keccak256("chorus/round-seed" ‖ randomness ‖ task(u64 BE) ‖ round(u32 BE))`
+/// The seed of a round:
+/// `keccak256("chorus/round-seed" ‖ randomness ‖ task(u64 BE) ‖ round(u32 BE))`
 /// where `randomness` is the `BlockContext::randomness` of the block that opened the round.
 pub fn round_seed(randomness: &Hash, task: TaskId, round: RoundNo) -> Hash {
     let mut b = Vec::with_capacity(17 + 32 + 12);
@@ -149,7 +150,8 @@ fn shard_draw(seed: &Hash, t: u64) -> u128 {
 
 /// Shard assignment: a seeded partial Fisher–Yates shuffle of `0..shard_count`; the selected
 /// participant at rank `i` gets positions `i·per .. (i+1)·per` of the shuffle, sorted ascending.
-/// Draw `t` picks `j = t + (u128(keccak256("chorus/shards" ‖ seed ‖ t(u64 BE))[..16]) mod (S − t))`.
+/// Draw `t` picks
+/// `j = t + (u128(keccak256("chorus/shards" ‖ seed ‖ t(u64 BE))[..16]) mod (S − t))`.
 /// Returns an empty assignment for everyone if `n · per > shard_count` (the chain validates that
 /// this never happens). Assignments never overlap.
 pub fn shard_assignment(seed: &Hash, n: usize, shard_count: u32, per: u32) -> Vec<Vec<u32>> {

@@ -1,11 +1,12 @@
 //! Learning: training tasks, rounds, commitments, scores, aggregates, rewards and model versions
 //! (spec DESIGN §3, `docs/learning.md`).
 //!
-//! Rounds are driven by block height in [`begin_block`]: open → commit → reveal → score-commit →
-//! score-reveal → aggregate → finalized / failed. Messages are only accepted in their phase and
-//! are idempotent: an exact resubmission is refused with [`LearningError::Duplicate`] and changes
-//! nothing. Escrow lives in the `learning_escrow` module pool; every task keeps its own share in
-//! [`Task::escrow`], and `escrow + paid + refunded = budget` always holds.
+//! Rounds are driven by block height in the `begin_block` hook: open → commit → reveal →
+//! score-commit → score-reveal → aggregate → finalized / failed. Messages are only accepted in
+//! their phase and are idempotent: an exact resubmission is refused with
+//! [`LearningError::Duplicate`] and changes nothing. Escrow lives in the `learning_escrow` module
+//! pool; every task keeps its own share in [`Task::escrow`], and
+//! `escrow + paid + refunded = budget` always holds.
 
 mod error;
 pub mod math;
@@ -42,6 +43,9 @@ pub const MAX_ROUNDS: u32 = 1_000_000;
 pub const MAX_PARTICIPANTS_PER_ROUND: u32 = 10_000;
 /// Longest phase, in blocks.
 pub const MAX_PHASE_BLOCKS: u64 = 1_000_000;
+/// Most shards assigned per round (participants × shards per participant): bounds the work of
+/// the block hook that opens a round.
+pub const MAX_ASSIGNED_SHARDS: u64 = 100_000;
 
 type Res<T> = Result<T, TxError>;
 
@@ -109,6 +113,9 @@ pub fn validate_spec(s: &TaskSpec) -> Result<Amount, LearningError> {
         let need = u64::from(s.participants_per_round) * u64::from(shards_per_participant);
         if need > u64::from(shard_count) {
             return Err(E("participants_per_round × shards_per_participant exceeds shard_count"));
+        }
+        if need > MAX_ASSIGNED_SHARDS {
+            return Err(E("participants_per_round × shards_per_participant exceeds 100000"));
         }
     }
     if let Some(dp) = &s.dp {
@@ -741,7 +748,9 @@ fn open_new_round(
     let total_power = vals.iter().fold(0u64, |a, (_, p)| a.saturating_add(*p));
     let p = &spec.phases;
     let h = ctx.height;
-    let e0 = h.saturating_add(p.commit);
+    // Participants learn the selection from this block, so the commit window is the
+    // `commit` blocks after it (commits in the opening block itself are accepted too).
+    let e0 = h.saturating_add(1).saturating_add(p.commit);
     let e1 = e0.saturating_add(p.reveal);
     let e2 = e1.saturating_add(p.score_commit);
     let e3 = e2.saturating_add(p.score_reveal);

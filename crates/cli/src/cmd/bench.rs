@@ -1,0 +1,107 @@
+//! `chorus bench …`: benchmarks that print a table, or one JSON object with `--json`.
+//! Figures come from the crates' own bench modules; nothing here is timed by a test.
+
+use clap::{Args, Subcommand};
+use serde::Serialize;
+
+/// Run a benchmark.
+#[derive(Args, Debug)]
+pub(crate) struct BenchArgs {
+    /// Print one JSON object with the figures instead of a table.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    cmd: BenchCmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum BenchCmd {
+    /// Robust aggregation throughput (chorus-fl), optionally against Flower.
+    Aggregate {
+        /// Also run Flower's aggregation functions on the same inputs (creates a venv).
+        #[arg(long)]
+        flower: bool,
+        /// Sizes as NxP, e.g. `100x1000000` (repeatable; default: both issue sizes).
+        #[arg(long = "size")]
+        sizes: Vec<String>,
+        /// Repeats per measurement.
+        #[arg(long, default_value_t = 3)]
+        repeats: usize,
+    },
+    /// Blob store upload/download throughput and latency over loopback.
+    Store {
+        /// Uploads and downloads per size.
+        #[arg(long, default_value_t = 5)]
+        iterations: usize,
+        /// Keep blobs in memory instead of the filesystem backend.
+        #[arg(long)]
+        memory: bool,
+    },
+    /// Local training throughput (samples/s) of the MLP and CNN, optionally against PyTorch.
+    Train {
+        /// Also time the same models in PyTorch on CPU (creates a venv, large download).
+        #[arg(long)]
+        torch: bool,
+    },
+    /// Authenticated state commit throughput (jmt over redb).
+    State {
+        /// Blocks to commit.
+        #[arg(long, default_value_t = 50)]
+        blocks: u64,
+        /// Changed keys per block.
+        #[arg(long, default_value_t = 5000)]
+        keys_per_block: usize,
+    },
+}
+
+fn print<R: Serialize + std::fmt::Display>(json: bool, report: &R) -> eyre::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string(report)?);
+    } else {
+        println!("{report}");
+    }
+    Ok(())
+}
+
+fn parse_size(s: &str) -> eyre::Result<(usize, usize)> {
+    let (n, p) = s.split_once('x').ok_or_else(|| eyre::eyre!("size `{s}` is not NxP"))?;
+    Ok((n.trim().parse()?, p.trim().parse()?))
+}
+
+pub(crate) fn run(args: BenchArgs) -> eyre::Result<()> {
+    match args.cmd {
+        BenchCmd::Aggregate { flower, sizes, repeats } => {
+            let mut opts = chorus_fl::bench::BenchOptions { flower, repeats, ..Default::default() };
+            if !sizes.is_empty() {
+                opts.sizes = sizes.iter().map(|s| parse_size(s)).collect::<eyre::Result<_>>()?;
+            }
+            let report = chorus_fl::bench::run(opts)?;
+            print(args.json, &report)
+        }
+        BenchCmd::Store { iterations, memory } => {
+            let opts = chorus_store::bench::BenchOpts {
+                iterations,
+                fs_backend: !memory,
+                ..Default::default()
+            };
+            let rt = tokio::runtime::Runtime::new()?;
+            let report = rt.block_on(chorus_store::bench::run(opts))?;
+            print(args.json, &report)
+        }
+        BenchCmd::Train { torch } => {
+            let opts = chorus_trainer::bench::BenchOpts {
+                torch,
+                torch_setup: torch,
+                ..Default::default()
+            };
+            let report = chorus_trainer::bench::run(&opts)?;
+            print(args.json, &report)
+        }
+        BenchCmd::State { blocks, keys_per_block } => {
+            let opts =
+                chorus_db::bench::BenchOptions { blocks, keys_per_block, ..Default::default() };
+            let report = chorus_db::bench::run(&opts)?;
+            print(args.json, &report)
+        }
+    }
+}
