@@ -348,7 +348,7 @@ impl Db {
             let mut nodes = wtx.open_table(JMT_NODES)?;
             for (nk, node) in prepared.batch.node_batch.nodes() {
                 kbuf.clear();
-                borsh::to_writer(&mut kbuf, nk).map_err(tree_err)?;
+                tables::push_node_key(&mut kbuf, nk)?;
                 vbuf.clear();
                 borsh::to_writer(&mut vbuf, node).map_err(tree_err)?;
                 nodes.insert(kbuf.as_slice(), vbuf.as_slice())?;
@@ -367,7 +367,7 @@ impl Db {
             for s in &prepared.batch.stale_node_index_batch {
                 kbuf.clear();
                 kbuf.extend_from_slice(&s.stale_since_version.to_be_bytes());
-                borsh::to_writer(&mut kbuf, &s.node_key).map_err(tree_err)?;
+                tables::push_node_key(&mut kbuf, &s.node_key)?;
                 stale.insert(kbuf.as_slice(), [].as_slice())?;
             }
         }

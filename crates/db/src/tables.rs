@@ -8,11 +8,12 @@ use crate::error::Error;
 
 /// Latest state, flat: key → value. Deleted keys are removed.
 pub(crate) const STATE: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("state");
-/// JMT nodes: borsh(NodeKey) → borsh(Node).
+/// JMT nodes: version (u64 BE) ‖ borsh(NibblePath) → borsh(Node). Version first, so one block's
+/// nodes are adjacent and inserts append at the right edge of the B-tree.
 pub(crate) const JMT_NODES: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("jmt_nodes");
 /// JMT values by version: key_hash (32) ‖ version (u64 BE) → 0x00 (deleted) | 0x01 ‖ value.
 pub(crate) const JMT_VALUES: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("jmt_values");
-/// Stale JMT nodes: stale_since_version (u64 BE) ‖ borsh(NodeKey) → empty.
+/// Stale JMT nodes: stale_since_version (u64 BE) ‖ node key as in [`JMT_NODES`] → empty.
 pub(crate) const JMT_STALE: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("jmt_stale");
 /// State root per committed height: height → root (32 bytes).
 pub(crate) const ROOTS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("roots");
@@ -49,6 +50,15 @@ pub(crate) struct TxRow {
     pub(crate) height: u64,
     pub(crate) index: u32,
     pub(crate) receipt_bytes: Vec<u8>,
+}
+
+/// The [`JMT_NODES`] key of `node_key`, appended to `buf`.
+pub(crate) fn push_node_key(
+    buf: &mut Vec<u8>,
+    node_key: &jmt::storage::NodeKey,
+) -> Result<(), Error> {
+    buf.extend_from_slice(&node_key.version().to_be_bytes());
+    borsh::to_writer(buf, node_key.nibble_path()).map_err(|e| corrupt("jmt_nodes", e.to_string()))
 }
 
 /// `key_hash ‖ version BE` written into `buf` (cleared first).

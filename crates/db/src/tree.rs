@@ -22,7 +22,8 @@ impl TreeView {
 
 impl TreeReader for TreeView {
     fn get_node_option(&self, node_key: &NodeKey) -> anyhow::Result<Option<Node>> {
-        let key = borsh::to_vec(node_key)?;
+        let mut key = Vec::with_capacity(48);
+        tables::push_node_key(&mut key, node_key)?;
         match self.nodes.get(key.as_slice())? {
             Some(bytes) => Ok(Some(borsh::from_slice(bytes.value())?)),
             None => Ok(None),

@@ -352,7 +352,7 @@ mod tests {
         assert_eq!(first.len(), 3);
         assert_eq!(format!("{:?}", (first, &a[&addr(2)])), GOLDEN);
     }
-    const GOLDEN: &str = "([1, 5, 8], [0, 2, 3])";
+    const GOLDEN: &str = "([2, 6, 8], [5, 7, 9])";
 
     #[test]
     fn assignment_rejects_duplicates_and_oversubscription() {
