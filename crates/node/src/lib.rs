@@ -11,6 +11,7 @@ pub mod events;
 pub mod ledger;
 pub mod mempool;
 pub mod metrics;
+pub mod service;
 
 use std::sync::{Mutex, MutexGuard};
 

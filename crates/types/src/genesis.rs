@@ -56,6 +56,18 @@ pub struct Params {
     pub bank: BankParams,
     /// Validator-set parameters.
     pub validators: ValidatorParams,
+    /// Staking parameters.
+    #[serde(default)]
+    pub staking: crate::staking::StakingParams,
+    /// Liveness and double-sign slashing parameters.
+    #[serde(default)]
+    pub slashing: crate::staking::SlashingParams,
+    /// Reward distribution parameters.
+    #[serde(default)]
+    pub distribution: crate::staking::DistributionParams,
+    /// Governance parameters.
+    #[serde(default)]
+    pub gov: crate::staking::GovParams,
 }
 
 /// The genesis document (JSON via serde; amounts are decimal strings).

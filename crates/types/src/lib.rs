@@ -13,6 +13,7 @@ mod genesis;
 pub mod learning;
 mod msg;
 mod primitives;
+pub mod staking;
 mod tx;
 
 pub use block::{

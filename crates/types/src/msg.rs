@@ -4,8 +4,8 @@
 //! one byte) followed by the fields. Variants are therefore only ever **appended** at the end of
 //! [`Msg`] and of each component's message enum, never reordered, renamed-in-place with new
 //! fields, or removed; a removed message keeps a placeholder variant. The golden fixtures in
-//! `tests/it` fail if an index moves. Landed: `Registry(..)` (index 1), `Learning(..)` (2);
-//! planned next: `Staking(..)`, which takes the next free index (3).
+//! `tests/it` fail if an index moves. Landed: `Registry(..)` (index 1), `Learning(..)` (2),
+//! `Staking(..)` (3), `Gov(..)` (4).
 
 use borsh::{BorshDeserialize, BorshSerialize};
 use serde::{Deserialize, Serialize};
@@ -22,12 +22,16 @@ pub enum Msg {
     Registry(crate::learning::RegistryMsg),
     /// Training tasks and rounds (variant index 2).
     Learning(crate::learning::LearningMsg),
+    /// Validators, delegation, rewards, slashing evidence (variant index 3).
+    Staking(crate::staking::StakingMsg),
+    /// Parameter-change governance (variant index 4).
+    Gov(crate::staking::GovMsg),
 }
 
 impl Msg {
     /// Number of top-level variants this build knows (`0..VARIANTS` decode; others are
     /// "unknown message"). Bump it when appending a variant.
-    pub const VARIANTS: u8 = 3;
+    pub const VARIANTS: u8 = 5;
 
     /// The component name (`"bank"`, …), used in events and errors.
     pub fn component(&self) -> &'static str {
@@ -35,6 +39,8 @@ impl Msg {
             Msg::Bank(_) => "bank",
             Msg::Registry(_) => "registry",
             Msg::Learning(_) => "learning",
+            Msg::Staking(_) => "staking",
+            Msg::Gov(_) => "gov",
         }
     }
 }

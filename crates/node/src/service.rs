@@ -1,0 +1,167 @@
+//! Starting a node's services: the ledger over its database, the API server with the blob store
+//! mounted at `/store`, and the periodic blob GC. Consensus is started on top by
+//! [`crate::run`]; tests and tools may drive the [`Ledger`] directly instead.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use chorus_chain::VerifiedTx;
+use chorus_db::Db;
+use chorus_types::Genesis;
+use tokio::sync::{broadcast, watch};
+use tokio::task::JoinHandle;
+
+use crate::api::{self, ApiState};
+use crate::config::NodeConfig;
+use crate::events::NodeEvent;
+use crate::ledger::{Ledger, LedgerError};
+use crate::mempool::Mempool;
+use crate::metrics::Metrics;
+
+/// Namespace for participants' model updates (public read so every validator and auditor can
+/// fetch them; sealed updates are ciphertext).
+pub const UPDATES_NAMESPACE: &str = "updates";
+/// Namespace for global models published by validators.
+pub const MODELS_NAMESPACE: &str = "models";
+
+/// Why the node could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// Ledger or database failure.
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    /// Database failure.
+    #[error("database: {0}")]
+    Db(#[from] chorus_db::Error),
+    /// Blob store failure.
+    #[error("blob store: {0}")]
+    Store(#[from] chorus_store::Error),
+    /// I/O failure (binding the API port, creating directories).
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// Consensus failed to start or stopped with an error.
+    #[error("consensus: {0}")]
+    Consensus(String),
+}
+
+/// Everything a running node shares between its tasks.
+#[derive(Clone)]
+pub struct NodeServices {
+    /// Block production and validation.
+    pub ledger: Arc<Ledger>,
+    /// API handler state (also used to submit transactions in-process).
+    pub api: ApiState,
+    /// The embedded blob store.
+    pub store: chorus_store::StoreState,
+    /// Where the API (and the store, under `/store`) listens.
+    pub api_addr: SocketAddr,
+    /// Event fan-out.
+    pub events: broadcast::Sender<NodeEvent>,
+    shutdown: watch::Sender<bool>,
+}
+
+impl NodeServices {
+    /// Asks every service task to stop.
+    pub fn shutdown(&self) {
+        let _ = self.shutdown.send(true);
+    }
+
+    /// A receiver that turns `true` when shutdown was requested.
+    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.shutdown.subscribe()
+    }
+
+    /// `http://ADDR` of the API.
+    pub fn api_url(&self) -> String {
+        format!("http://{}", self.api_addr)
+    }
+}
+
+/// Paths of a node's data directory.
+pub fn db_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("chain.redb")
+}
+
+/// Opens the database and starts the API (with the store mounted) and blob GC.
+pub async fn start_services(
+    config: &NodeConfig,
+    genesis: &Genesis,
+    data_dir: &Path,
+    node_key: [u8; 32],
+) -> Result<(NodeServices, Vec<JoinHandle<()>>), NodeError> {
+    std::fs::create_dir_all(data_dir).map_err(|source| NodeError::Io {
+        context: format!("creating {}", data_dir.display()),
+        source,
+    })?;
+    let db = Arc::new(Db::open(db_path(data_dir))?);
+    let metrics = Arc::new(Metrics::new());
+    let (events, _) = broadcast::channel(4096);
+    let mempool: Arc<Mutex<Mempool<VerifiedTx>>> =
+        Arc::new(Mutex::new(Mempool::new(config.mempool.clone())));
+    let ledger = Arc::new(Ledger::open(
+        genesis,
+        db,
+        mempool.clone(),
+        events.clone(),
+        metrics.clone(),
+        config.consensus.max_block_txs,
+    )?);
+
+    let store_config = chorus_store::StoreConfig {
+        listen: config.api.listen,
+        data_dir: Some(data_dir.join("blobs")),
+        max_blob_size: config.store.max_blob_bytes,
+        namespaces: vec![
+            chorus_store::NamespaceConfig::public(UPDATES_NAMESPACE),
+            chorus_store::NamespaceConfig::public(MODELS_NAMESPACE),
+            chorus_store::NamespaceConfig::public("public"),
+        ],
+        // Blobs a training run refers to must outlive it; the GC pass keeps pinned ones only
+        // once the node pins ledger-referenced blobs (docs/store.md), so expiry is off here.
+        ttl_secs: None,
+        rate_limit: None,
+        ..chorus_store::StoreConfig::default()
+    };
+    let backend = chorus_store::FsBackend::open(data_dir.join("blobs"))?;
+    let store = chorus_store::StoreState::new(backend, store_config)?;
+
+    let api_state = ApiState {
+        ledger: ledger.clone(),
+        mempool,
+        events: events.clone(),
+        metrics,
+        moniker: config.moniker.clone(),
+        node_key,
+    };
+    let mut app = api::router(api_state.clone(), config.api.max_body_bytes);
+    if config.store.enabled {
+        app = app.nest("/store", chorus_store::router(store.clone()));
+    }
+    let listener = tokio::net::TcpListener::bind(config.api.listen).await.map_err(|source| {
+        NodeError::Io { context: format!("binding API on {}", config.api.listen), source }
+    })?;
+    let api_addr = listener
+        .local_addr()
+        .map_err(|source| NodeError::Io { context: "reading the API address".into(), source })?;
+    let (shutdown, mut stop) = watch::channel(false);
+    let server = tokio::spawn(async move {
+        let svc = app.into_make_service_with_connect_info::<SocketAddr>();
+        let result = axum::serve(listener, svc)
+            .with_graceful_shutdown(async move {
+                let _ = stop.wait_for(|s| *s).await;
+            })
+            .await;
+        if let Err(e) = result {
+            tracing::error!(target: "node::api", error = %e, "API server stopped");
+        }
+    });
+    tracing::info!(target: "node::api", addr = %api_addr, "API listening");
+    let services = NodeServices { ledger, api: api_state, store, api_addr, events, shutdown };
+    Ok((services, vec![server]))
+}

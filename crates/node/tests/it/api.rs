@@ -1,0 +1,253 @@
+use bytes::Bytes;
+use chorus_crypto::{AccountKey, ConsensusKey, sign_tx};
+use chorus_node::config::NodeConfig;
+use chorus_node::ledger::StoredCertificate;
+use chorus_node::service::{NodeServices, start_services};
+use chorus_types::{
+    Address, BankMsg, CommitInfo, Genesis, GenesisValidator, Msg, Params, SignedTx, Tx,
+};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use serde_json::Value;
+
+const CHAIN: u64 = 99;
+
+struct Net {
+    svc: NodeServices,
+    validator: ConsensusKey,
+    alice: AccountKey,
+    bob: Address,
+    _dir: tempfile::TempDir,
+}
+
+async fn start() -> Net {
+    let dir = tempfile::tempdir().unwrap();
+    let validator = ConsensusKey::from_seed(b"validator");
+    let alice = AccountKey::from_seed(b"alice");
+    let bob = AccountKey::from_seed(b"bob").address();
+    let operator = AccountKey::from_seed(b"operator").address();
+    let genesis = Genesis {
+        chain_id: CHAIN,
+        genesis_time_ms: 0,
+        accounts: vec![(alice.address(), 1_000_000), (operator, 1_000)],
+        validators: vec![GenesisValidator {
+            operator,
+            consensus_key: validator.public_key(),
+            stake: 1_000,
+        }],
+        params: Params::default(),
+    };
+    let mut config = NodeConfig::default();
+    config.api.listen = "127.0.0.1:0".parse().unwrap();
+    let (svc, _tasks) =
+        start_services(&config, &genesis, dir.path(), validator.public_key()).await.unwrap();
+    Net { svc, validator, alice, bob, _dir: dir }
+}
+
+impl Net {
+    /// Produces and commits one block the way consensus would with a single validator.
+    fn block(&self) -> u64 {
+        let ledger = &self.svc.ledger;
+        let h = ledger.next_height().unwrap();
+        let (bytes, _hash) = ledger.propose(h, 0, self.validator.public_key()).unwrap();
+        let cert = StoredCertificate {
+            info: CommitInfo { height: h, round: 0, signers: vec![self.validator.public_key()] },
+            raw: Vec::new(),
+        };
+        ledger.commit(&bytes, cert).unwrap();
+        h
+    }
+
+    fn transfer(&self, nonce: u64, amount: u128, fee: u128) -> SignedTx {
+        let tx = Tx {
+            chain_id: CHAIN,
+            nonce,
+            fee,
+            msgs: vec![Msg::Bank(BankMsg::Transfer { to: self.bob, amount })],
+        };
+        sign_tx(&self.alice, tx)
+    }
+
+    async fn request(&self, method: &str, path: &str, body: Vec<u8>, ct: &str) -> (u16, Value) {
+        let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+        let req = hyper::Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.svc.api_url()))
+            .header("content-type", ct)
+            .body(Full::new(Bytes::from(body)))
+            .unwrap();
+        let resp = client.request(req).await.unwrap();
+        let status = resp.status().as_u16();
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        (status, json)
+    }
+
+    async fn get(&self, path: &str) -> (u16, Value) {
+        self.request("GET", path, Vec::new(), "application/json").await
+    }
+
+    async fn submit(&self, tx: &SignedTx) -> (u16, Value) {
+        self.request("POST", "/v1/txs", tx.encode(), "application/octet-stream").await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_submitted_transfer_is_committed_and_provable() {
+    let net = start().await;
+    let tx = net.transfer(0, 250, 10);
+    let (status, body) = net.submit(&tx).await;
+    assert_eq!(status, 200, "{body}");
+    let hash = body["hash"].as_str().unwrap().to_string();
+    assert_eq!(net.get(&format!("/v1/txs/{hash}")).await.1["status"], "pending");
+
+    let height = net.block();
+    let (status, body) = net.get(&format!("/v1/txs/{hash}")).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["status"], "committed");
+    assert_eq!(body["height"], height);
+    assert!(body["receipt"]["result"]["Ok"].is_null(), "{body}");
+
+    let (_, acct) = net.get(&format!("/v1/accounts/{}", net.bob)).await;
+    assert_eq!(acct["balance"], "250");
+    let (_, acct) = net.get(&format!("/v1/accounts/{}", net.alice.address())).await;
+    assert_eq!(acct["balance"], (1_000_000 - 250 - 10).to_string());
+    assert_eq!(acct["nonce"], 1);
+
+    // A proof of Bob's balance verifies against the block header's state root.
+    let key = chorus_chain::state_key::balance(&net.bob);
+    let (status, proof) =
+        net.get(&format!("/v1/state/proof?key=0x{}&height={height}", hex::encode(&key))).await;
+    assert_eq!(status, 200, "{proof}");
+    let proof: chorus_db::StateProof = serde_json::from_value(proof).unwrap();
+    let (_, block) = net.get(&format!("/v1/blocks/{height}")).await;
+    let root: chorus_types::Hash =
+        serde_json::from_value(block["header"]["state_root"].clone()).unwrap();
+    chorus_db::verify_proof(&proof, &root.0).unwrap();
+    assert!(proof.value.is_some());
+    // And an absent key gets an exclusion proof.
+    let missing = chorus_chain::state_key::balance(&Address([7; 20]));
+    let (_, proof) = net.get(&format!("/v1/state/proof?key=0x{}", hex::encode(&missing))).await;
+    let proof: chorus_db::StateProof = serde_json::from_value(proof).unwrap();
+    assert!(proof.value.is_none());
+    chorus_db::verify_proof(&proof, &root.0).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queued_transactions_from_one_account_commit_in_nonce_order() {
+    let net = start().await;
+    for n in 0..5 {
+        let (status, body) = net.submit(&net.transfer(n, 1, 10)).await;
+        assert_eq!(status, 200, "nonce {n}: {body}");
+    }
+    let (_, acct) = net.get(&format!("/v1/accounts/{}", net.alice.address())).await;
+    assert_eq!(acct["pending_nonce"], 5);
+    net.block();
+    let (_, acct) = net.get(&format!("/v1/accounts/{}", net.alice.address())).await;
+    assert_eq!(acct["nonce"], 5);
+    assert_eq!(acct["pending_nonce"], 5);
+    let (_, bob) = net.get(&format!("/v1/accounts/{}", net.bob)).await;
+    assert_eq!(bob["balance"], "5");
+    let (_, status) = net.get("/v1/status").await;
+    assert_eq!(status["mempool_size"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_is_refused_with_a_reason_and_changes_nothing() {
+    let net = start().await;
+    let good = net.transfer(0, 5, 10);
+    let mut high_s = good.clone();
+    // Flip s to n - s: a valid signature in the malleable form.
+    let n =
+        hex::decode("fffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141").unwrap();
+    let mut s = [0u8; 32];
+    let mut borrow = 0i16;
+    for i in (0..32).rev() {
+        let d = i16::from(n[i]) - i16::from(good.signature[32 + i]) - borrow;
+        borrow = i16::from(d < 0);
+        s[i] = d.rem_euclid(256) as u8;
+    }
+    high_s.signature[32..64].copy_from_slice(&s);
+    high_s.signature[64] ^= 1;
+    let mut bad_sig = good.clone();
+    bad_sig.signature[10] ^= 0xff;
+    let wrong_chain = sign_tx(&net.alice, Tx { chain_id: CHAIN + 1, ..good.tx.clone() });
+    let broke = sign_tx(&AccountKey::from_seed(b"nobody"), good.tx.clone());
+    let too_much = net.transfer(0, 10_000_000, 10);
+    let gap = net.transfer(3, 5, 10);
+
+    let cases: Vec<(&str, Vec<u8>, &str, u16)> = vec![
+        ("malformed bytes", vec![1, 2, 3], "application/octet-stream", 400),
+        ("malformed json", b"{\"tx\": ".to_vec(), "application/json", 400),
+        ("bad hex", b"{\"tx\": \"0xzz\"}".to_vec(), "application/json", 400),
+        ("oversized", vec![0u8; 70 * 1024], "application/octet-stream", 413),
+        ("wrong chain id", wrong_chain.encode(), "application/octet-stream", 400),
+        ("bad signature", bad_sig.encode(), "application/octet-stream", 400),
+        ("high-s signature", high_s.encode(), "application/octet-stream", 400),
+        ("insufficient fee balance", broke.encode(), "application/octet-stream", 400),
+        ("insufficient balance", too_much.encode(), "application/octet-stream", 400),
+        ("gapped nonce", gap.encode(), "application/octet-stream", 400),
+    ];
+    for (name, body, ct, want) in cases {
+        let (status, json) = net.request("POST", "/v1/txs", body, ct).await;
+        assert_eq!(status, want, "{name}: {json}");
+        assert!(json["error"].as_str().is_some_and(|e| !e.is_empty()), "{name}: {json}");
+        assert!(json["code"].as_u64().is_some(), "{name}: {json}");
+    }
+    // Unknown message type: a valid envelope whose message variant does not exist.
+    let mut unknown = good.encode();
+    let msgs_at = 8 + 8 + 16 + 4; // chain_id, nonce, fee, vec length
+    unknown[msgs_at] = 200;
+    let (status, json) = net.submit_raw(unknown).await;
+    assert_eq!(status, 400, "{json}");
+
+    // Nothing reached the pool, and the node still serves and accepts a good transaction.
+    let (_, st) = net.get("/v1/status").await;
+    assert_eq!(st["mempool_size"], 0);
+    assert_eq!(net.submit(&good).await.0, 200);
+    // Submitting it again is a duplicate; after commit it is a replay.
+    assert_eq!(net.submit(&good).await.0, 409);
+    net.block();
+    let (status, json) = net.submit(&good).await;
+    assert_eq!(status, 400, "{json}");
+    assert!(json["error"].as_str().unwrap().contains("nonce"), "{json}");
+    let (_, acct) = net.get(&format!("/v1/accounts/{}", net.alice.address())).await;
+    assert_eq!(acct["balance"], (1_000_000 - 5 - 10).to_string());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_metrics_openapi_and_unknown_routes_answer() {
+    let net = start().await;
+    net.block();
+    let (status, body) = net.get("/health").await;
+    assert_eq!((status, body["height"].as_u64()), (200, Some(1)));
+    let (status, body) = net.get("/openapi.json").await;
+    assert_eq!(status, 200);
+    assert!(body["paths"]["/v1/txs"]["post"].is_object());
+    let (status, body) = net.get("/v1/nope").await;
+    assert_eq!(status, 404);
+    assert!(body["error"].is_string());
+    let (status, _) = net.get("/v1/blocks/999").await;
+    assert_eq!(status, 404);
+    let (status, _) = net.get("/v1/accounts/0x1234").await;
+    assert_eq!(status, 400);
+    let (status, body) = net.get("/v1/validators").await;
+    assert_eq!(status, 200);
+    assert_eq!(body["validators"].as_array().unwrap().len(), 1);
+    // Metrics are text, not JSON.
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let resp = client.get(format!("{}/metrics", net.svc.api_url()).parse().unwrap()).await.unwrap();
+    let text = resp.into_body().collect().await.unwrap().to_bytes();
+    let text = String::from_utf8(text.to_vec()).unwrap();
+    assert!(text.contains("chorus_chain_height 1"), "{text}");
+    // The blob store is mounted under /store.
+    let (status, _) = net.get("/store/health").await;
+    assert_eq!(status, 200);
+}
+
+impl Net {
+    async fn submit_raw(&self, raw: Vec<u8>) -> (u16, Value) {
+        self.request("POST", "/v1/txs", raw, "application/octet-stream").await
+    }
+}
