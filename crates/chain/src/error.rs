@@ -99,6 +99,9 @@ pub enum TxError {
     /// A learning message was refused (codes 300–399, see `LearningError::code`).
     #[error(transparent)]
     Learning(#[from] crate::components::learning::LearningError),
+    /// A staking or governance message was refused (codes 400–499, see `StakingError::code`).
+    #[error(transparent)]
+    Staking(#[from] crate::components::staking::StakingError),
     /// A stored value does not decode: a bug or corrupted storage, never the sender's fault
     /// (code 100).
     #[error("corrupt state at key {key}")]
@@ -129,6 +132,7 @@ impl TxError {
             TxError::InvalidModuleName(_) => 16,
             TxError::Registry(e) => e.code(),
             TxError::Learning(e) => e.code(),
+            TxError::Staking(e) => e.code(),
             TxError::CorruptState { .. } => 100,
         }
     }

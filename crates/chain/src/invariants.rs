@@ -2,7 +2,7 @@
 
 use chorus_types::Amount;
 
-use crate::components::{bank, validators};
+use crate::components::{bank, staking};
 use crate::state::StateRead;
 use crate::state_key;
 
@@ -19,7 +19,7 @@ pub enum InvariantError {
         /// Σ module pools.
         modules: Amount,
     },
-    /// `bonded pool ≠ Σ validator stakes`.
+    /// `bonded pool ≠ Σ bonded validators' tokens`.
     #[error("bonded pool {pool} != sum of validator stakes {stakes}")]
     Bonded {
         /// Pool balance.
@@ -27,6 +27,9 @@ pub enum InvariantError {
         /// Σ stakes.
         stakes: Amount,
     },
+    /// A staking / distribution / governance invariant (`docs/staking.md`) is violated.
+    #[error("staking invariant: {0}")]
+    Staking(String),
     /// A zero balance is stored (they must be deleted).
     #[error("zero balance stored at {0}")]
     ZeroStored(String),
@@ -59,13 +62,15 @@ pub fn check(state: &dyn StateRead) -> Result<(), InvariantError> {
     let pool = bank::module_balance(state, bank::BONDED_POOL)
         .map_err(|e| InvariantError::Corrupt(e.to_string()))?;
     let mut stakes: Amount = 0;
-    for r in validators::records(state).map_err(|e| InvariantError::Corrupt(e.to_string()))? {
-        stakes = stakes
-            .checked_add(r.stake)
-            .ok_or_else(|| InvariantError::Corrupt("overflow".into()))?;
+    for v in staking::validators(state).map_err(|e| InvariantError::Corrupt(e.to_string()))? {
+        if v.status == staking::BondStatus::Bonded {
+            stakes = stakes
+                .checked_add(v.tokens)
+                .ok_or_else(|| InvariantError::Corrupt("overflow".into()))?;
+        }
     }
     if pool != stakes {
         return Err(InvariantError::Bonded { pool, stakes });
     }
-    Ok(())
+    staking::check_invariants(state).map_err(InvariantError::Staking)
 }

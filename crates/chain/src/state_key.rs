@@ -13,7 +13,11 @@
 //! | `bank/balance/<addr20>` | `u128` balance (absent = 0; zero balances are deleted) |
 //! | `bank/module/<name>` | `u128` module pool balance (absent = 0) |
 //! | `bank/supply` | `u128` total supply |
-//! | `validators/<operator addr20>` | `ValidatorRecord` |
+//! | `validators/<operator addr20>` | unused since staking (was the placeholder record) |
+//!
+//! Staking, distribution, slashing and governance keys (`staking/…`, `dist/…`, `gov/…`,
+//! `params/{staking,slashing,distribution,gov}`) live in `components::staking::keys` and are
+//! listed in `docs/staking.md`.
 
 use chorus_types::Address;
 

@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 
 mod cmd;
 pub mod home;
+mod http;
 
 /// Chorus: a verifiable federated-learning network.
 #[derive(Parser, Debug)]
@@ -25,6 +26,12 @@ enum Command {
     Init(cmd::init::InitArgs),
     /// Manage account keys (Ethereum keystore v3).
     Keys(cmd::keys::KeysArgs),
+    /// Run a validator node from its home directory.
+    Node(cmd::node::NodeArgs),
+    /// Sign and submit a transaction.
+    Tx(cmd::tx::TxArgs),
+    /// Query accounts, blocks, transactions and verified state proofs.
+    Query(cmd::query::QueryArgs),
     /// Blob store commands.
     Store(cmd::store::StoreArgs),
     /// Benchmarks (`--json` prints one JSON object).
@@ -45,6 +52,9 @@ pub fn run() -> ExitCode {
     let result = match cli.cmd {
         Command::Init(a) => cmd::init::run(a),
         Command::Keys(a) => cmd::keys::run(a),
+        Command::Node(a) => cmd::node::run(a),
+        Command::Tx(a) => cmd::tx::run(a),
+        Command::Query(a) => cmd::query::run(a),
         Command::Store(a) => cmd::store::run(a),
         Command::Bench(a) => cmd::bench::run(a),
     };

@@ -1,1 +1,1 @@
-//! chorus-consensus (skeleton; filled in by its issue).
+//! chorus-consensus

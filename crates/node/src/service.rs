@@ -165,3 +165,46 @@ pub async fn start_services(
     let services = NodeServices { ledger, api: api_state, store, api_addr, events, shutdown };
     Ok((services, vec![server]))
 }
+
+/// A running node: services plus the consensus engine.
+pub struct RunningNode {
+    /// Ledger, API, store.
+    pub services: NodeServices,
+    consensus: chorus_consensus::ConsensusHandle,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl RunningNode {
+    /// Stops consensus and the API server and waits for them.
+    pub async fn stop(self) {
+        self.services.shutdown();
+        self.consensus.stop().await;
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+}
+
+/// Starts a full validator node: database, API + blob store, and Malachite consensus with
+/// `consensus_secret` as its ed25519 key. The WAL lives in `data_dir/consensus`.
+pub async fn start_node(
+    config: &NodeConfig,
+    genesis: &Genesis,
+    data_dir: &Path,
+    consensus_secret: [u8; 32],
+    consensus_public: [u8; 32],
+) -> Result<RunningNode, NodeError> {
+    let (services, tasks) = start_services(config, genesis, data_dir, consensus_public).await?;
+    let app = crate::app::ChainApp::new(services.ledger.clone(), consensus_public);
+    let cfg = chorus_consensus::ConsensusConfig {
+        home: data_dir.join("consensus"),
+        listen: config.consensus.listen,
+        peers: config.consensus.peers.clone(),
+        block_time: std::time::Duration::from_millis(config.consensus.block_time_ms),
+        moniker: config.moniker.clone(),
+    };
+    let consensus = chorus_consensus::run(consensus_secret, cfg, app)
+        .await
+        .map_err(|e| NodeError::Consensus(e.to_string()))?;
+    Ok(RunningNode { services, consensus, tasks })
+}

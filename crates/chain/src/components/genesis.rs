@@ -6,15 +6,17 @@ use chorus_types::Genesis;
 
 use crate::codec::write;
 use crate::components::bank;
-use crate::components::validators::{self, MAX_TOTAL_POWER, ValidatorRecord};
+use crate::components::validators::{self, MAX_TOTAL_POWER};
+use crate::components::staking;
 use crate::error::GenesisError;
 use crate::state::{ChangeSet, MemState, StateDelta};
 use crate::state_key;
 
 /// Validates `genesis` and returns the initial state as a change set over an empty state.
 ///
-/// Balances are minted; each validator's stake is minted into the `bonded` module pool (it is not
-/// taken from `accounts`). The supply is the sum of both.
+/// Balances are minted; each validator's stake is minted as its self-delegation (into the
+/// `bonded` pool once it is in the active set; it is not taken from `accounts`). The supply is the
+/// sum of both.
 pub fn init_genesis(genesis: &Genesis) -> Result<ChangeSet, GenesisError> {
     if genesis.chain_id == 0 {
         return Err(GenesisError::ZeroChainId);
@@ -22,6 +24,7 @@ pub fn init_genesis(genesis: &Genesis) -> Result<ChangeSet, GenesisError> {
     if genesis.params.validators.power_reduction == 0 {
         return Err(GenesisError::InvalidParams("validators.power_reduction must be positive"));
     }
+    staking::validate_params(&genesis.params).map_err(GenesisError::InvalidParams)?;
     let mut seen = BTreeSet::new();
     for (addr, _) in &genesis.accounts {
         if !seen.insert(*addr) {
@@ -63,15 +66,8 @@ pub fn init_genesis(genesis: &Genesis) -> Result<ChangeSet, GenesisError> {
     write(&mut delta, state_key::PARAMS_VALIDATORS.to_vec(), &genesis.params.validators);
     write(&mut delta, state_key::SUPPLY.to_vec(), &0u128);
     bank::init_genesis(&mut delta, genesis).map_err(overflow)?;
-    for v in &genesis.validators {
-        bank::mint_to_module(&mut delta, bank::BONDED_POOL, v.stake).map_err(overflow)?;
-        let record = ValidatorRecord {
-            operator: v.operator,
-            consensus_key: v.consensus_key,
-            stake: v.stake,
-        };
-        write(&mut delta, state_key::validator(&v.operator), &record);
-    }
+    // Validators become bonded validators with their stake as self-delegation.
+    staking::init_genesis(&mut delta, genesis).map_err(overflow)?;
     Ok(delta.into_changes())
 }
 

@@ -29,6 +29,7 @@ pub mod bank;
 pub mod genesis;
 pub mod learning;
 pub mod registry;
+pub mod staking;
 pub mod validators;
 
 use chorus_types::{Address, Amount, Event, Hash, Msg};
@@ -54,6 +55,8 @@ pub(crate) fn check_stateless(msg: &Msg) -> Result<(), TxError> {
         Msg::Bank(m) => bank::check_stateless(m),
         Msg::Registry(m) => registry::check_stateless(m),
         Msg::Learning(m) => learning::check_stateless(m),
+        Msg::Staking(m) => staking::check_stateless(m),
+        Msg::Gov(m) => staking::gov::check_stateless(m),
     }
 }
 
@@ -63,6 +66,8 @@ pub(crate) fn spend(msg: &Msg) -> Amount {
         Msg::Bank(m) => bank::spend(m),
         Msg::Registry(m) => registry::spend(m),
         Msg::Learning(m) => learning::spend(m),
+        Msg::Staking(m) => staking::spend(m),
+        Msg::Gov(m) => staking::gov::spend(m),
     }
 }
 
@@ -76,6 +81,8 @@ pub(crate) fn check_stateful(
         Msg::Bank(m) => bank::check_stateful(state, ctx, m),
         Msg::Registry(m) => registry::check_stateful(state, ctx, m),
         Msg::Learning(m) => learning::check_stateful(state, ctx, m),
+        Msg::Staking(m) => staking::check_stateful(state, ctx, m),
+        Msg::Gov(m) => staking::gov::check_stateful(state, ctx, m),
     }
 }
 
@@ -90,6 +97,8 @@ pub(crate) fn execute(
         Msg::Bank(m) => bank::execute(delta, ctx, m, events),
         Msg::Registry(m) => registry::execute(delta, ctx, m, events),
         Msg::Learning(m) => learning::execute(delta, ctx, m, events),
+        Msg::Staking(m) => staking::execute(delta, ctx, m, events),
+        Msg::Gov(m) => staking::gov::execute(delta, ctx, m, events),
     }
 }
 
@@ -100,6 +109,7 @@ pub(crate) fn begin_block(
     events: &mut Vec<Event>,
 ) -> Result<(), TxError> {
     bank::begin_block(delta, ctx, events)?;
+    staking::begin_block(delta, ctx, events)?;
     registry::begin_block(delta, ctx, events)?;
     learning::begin_block(delta, ctx, events)
 }
@@ -110,5 +120,8 @@ pub(crate) fn end_block(
     ctx: &BlockContext,
     events: &mut Vec<Event>,
 ) -> Result<(), TxError> {
-    bank::end_block(delta, ctx, events)
+    bank::end_block(delta, ctx, events)?;
+    staking::end_block(delta, ctx, events)?;
+    // Governance last: passed parameter changes apply from the next block.
+    staking::gov::end_block(delta, ctx, events)
 }

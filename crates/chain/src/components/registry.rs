@@ -274,18 +274,21 @@ pub fn validator_fault(
         &FaultRecord { height, reason, task, round, slashed: 0, validator: true },
     );
     events.push(fault_event(operator, reason, task, round, 0, "validator"));
-    staking_fault_hook(delta, height, operator, reason)
+    staking_fault_hook(delta, height, operator, reason, events)
 }
 
-/// Hook for the staking component: slash / jail a validator for an objective protocol fault.
-/// Until staking lands this does nothing beyond the fault record [`validator_fault`] keeps.
+/// Hook for the staking component: slashes the validator `slash_fraction_fault` of its stake for
+/// an objective protocol fault (`staking.slash` event with the reason; see
+/// `staking::handle_fault`).
 pub fn staking_fault_hook(
-    _delta: &mut StateDelta<'_>,
-    _height: Height,
-    _operator: &Address,
-    _reason: FaultReason,
+    delta: &mut StateDelta<'_>,
+    height: Height,
+    operator: &Address,
+    reason: FaultReason,
+    events: &mut Vec<Event>,
 ) -> Result<(), TxError> {
-    Ok(())
+    crate::components::staking::handle_fault(delta, height, operator, reason.as_str(), events)
+        .map(|_| ())
 }
 
 fn fault_event(

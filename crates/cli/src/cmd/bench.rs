@@ -43,6 +43,18 @@ enum BenchCmd {
         #[arg(long)]
         torch: bool,
     },
+    /// Committed transfers/s and submit→commit latency against real node processes.
+    Ledger {
+        /// Validator counts to measure (repeatable; default 1 and 4).
+        #[arg(long = "validators")]
+        validators: Vec<usize>,
+        /// Transfers to submit.
+        #[arg(long, default_value_t = 20_000)]
+        txs: usize,
+        /// Distinct sending accounts.
+        #[arg(long, default_value_t = 40)]
+        senders: usize,
+    },
     /// Authenticated state commit throughput (jmt over redb).
     State {
         /// Blocks to commit.
@@ -95,6 +107,12 @@ pub(crate) fn run(args: BenchArgs) -> eyre::Result<()> {
                 ..Default::default()
             };
             let report = chorus_trainer::bench::run(&opts)?;
+            print(args.json, &report)
+        }
+        BenchCmd::Ledger { validators, txs, senders } => {
+            let validators = if validators.is_empty() { vec![1, 4] } else { validators };
+            let rt = tokio::runtime::Runtime::new()?;
+            let report = rt.block_on(super::bench_ledger::run(&validators, txs, senders))?;
             print(args.json, &report)
         }
         BenchCmd::State { blocks, keys_per_block } => {

@@ -1,6 +1,10 @@
 //! One module per top-level command.
 
 pub(crate) mod bench;
+pub(crate) mod bench_ledger;
 pub(crate) mod init;
 pub(crate) mod keys;
+pub(crate) mod node;
+pub(crate) mod query;
 pub(crate) mod store;
+pub(crate) mod tx;

@@ -1,0 +1,5 @@
+//! End-to-end tests of the `chorus` binary: real processes on loopback.
+#![allow(clippy::unwrap_used)]
+
+mod cluster;
+mod multi_validator;

@@ -1,0 +1,207 @@
+//! `chorus bench ledger`: committed transfers per second and submit→commit latency, measured
+//! against real `chorus node` processes (1 or N validators on loopback) over HTTP.
+//!
+//! Method: `chorus init` a fresh network whose genesis funds M sender accounts; start the
+//! validators as child processes; pre-sign K transfers (K/M per sender, consecutive nonces);
+//! submit them over keep-alive HTTP from several client tasks; a watcher polls committed blocks
+//! and stamps each transaction's commit time. Throughput = committed / (last commit − first
+//! submit).
+
+use std::collections::HashMap;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chorus_crypto::{AccountKey, sign_tx};
+use chorus_types::{Address, BankMsg, Msg, Tx};
+use eyre::{bail, eyre};
+use serde::Serialize;
+
+use crate::home::{InitOptions, init};
+use crate::http;
+
+/// One configuration's figures.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct LedgerRow {
+    validators: usize,
+    txs: usize,
+    committed: usize,
+    seconds: f64,
+    tx_per_sec: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    blocks: u64,
+}
+
+/// The report.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct LedgerReport {
+    rows: Vec<LedgerRow>,
+}
+
+impl std::fmt::Display for LedgerReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "| validators | txs | committed | seconds | tx/s | p50 ms | p99 ms | blocks |")?;
+        writeln!(f, "|---:|---:|---:|---:|---:|---:|---:|---:|")?;
+        for r in &self.rows {
+            writeln!(
+                f,
+                "| {} | {} | {} | {:.2} | {:.0} | {:.0} | {:.0} | {} |",
+                r.validators, r.txs, r.committed, r.seconds, r.tx_per_sec, r.p50_ms, r.p99_ms, r.blocks
+            )?;
+        }
+        Ok(())
+    }
+}
+
+struct Procs(Vec<Child>);
+impl Drop for Procs {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn sender(i: usize) -> AccountKey {
+    AccountKey::from_seed(format!("chorus-bench-sender-{i}").as_bytes())
+}
+
+pub(crate) async fn run(validators: &[usize], txs: usize, senders: usize) -> eyre::Result<LedgerReport> {
+    let mut rows = Vec::new();
+    for &n in validators {
+        rows.push(run_one(n, txs, senders).await?);
+    }
+    Ok(LedgerReport { rows })
+}
+
+async fn run_one(n: usize, txs: usize, senders: usize) -> eyre::Result<LedgerRow> {
+    let dir = tempfile::tempdir()?;
+    let keys: Vec<AccountKey> = (0..senders).map(sender).collect();
+    let base = 36_000 + (std::process::id() % 500) as u16 * 40;
+    let opts = InitOptions {
+        validators: n,
+        seed: Some(format!("bench-{n}")),
+        api_port: base,
+        block_time_ms: 200,
+        extra_accounts: keys.iter().map(|k| (k.address(), 1_000_000_000_000)).collect(),
+        ..InitOptions::default()
+    };
+    let net = init(dir.path(), &opts)?;
+    let exe = std::env::current_exe()?;
+    let mut procs = Procs(Vec::new());
+    for h in &net.homes {
+        let log = std::fs::File::create(h.0.join("node.log"))?;
+        procs.0.push(
+            Command::new(&exe)
+                .args(["node", "--home"])
+                .arg(&h.0)
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()?,
+        );
+    }
+    let urls: Vec<String> =
+        (0..n).map(|i| format!("http://127.0.0.1:{}", base + 10 * i as u16)).collect();
+    let start_wait = Instant::now();
+    loop {
+        if let Ok(s) = http::get(&format!("{}/v1/status", urls[0])).await {
+            if s["height"].as_u64().unwrap_or(0) >= 2 {
+                break;
+            }
+        }
+        if start_wait.elapsed() > Duration::from_secs(120) {
+            bail!("network did not start; see logs under {}", dir.path().display());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let chain_id = net.genesis.chain_id;
+    // Pre-sign.
+    let per = txs.div_ceil(senders);
+    let mut signed: Vec<Vec<(String, Vec<u8>)>> = vec![Vec::new(); senders];
+    for (s, key) in keys.iter().enumerate() {
+        for nonce in 0..per as u64 {
+            let tx = Tx {
+                chain_id,
+                nonce,
+                fee: 1_000,
+                msgs: vec![Msg::Bank(BankMsg::Transfer { to: Address([7; 20]), amount: 1 })],
+            };
+            let stx = sign_tx(key, tx);
+            signed[s].push((stx.hash().to_string(), stx.encode()));
+        }
+    }
+    let submitted: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    let committed: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    let start_height = http::get(&format!("{}/v1/status", urls[0])).await?["height"].as_u64().unwrap_or(0);
+    let total = senders * per;
+    // Watcher.
+    let watcher = {
+        let committed = committed.clone();
+        let url = urls[0].clone();
+        tokio::spawn(async move {
+            let mut next = start_height + 1;
+            let deadline = Instant::now() + Duration::from_secs(300);
+            while committed.lock().map(|c| c.len()).unwrap_or(0) < total && Instant::now() < deadline {
+                let Ok(b) = http::get(&format!("{url}/v1/blocks/{next}")).await else {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    continue;
+                };
+                let now = Instant::now();
+                if let (Some(list), Ok(mut c)) = (b["txs"].as_array(), committed.lock()) {
+                    for h in list {
+                        if let Some(h) = h.as_str() {
+                            c.insert(h.to_string(), now);
+                        }
+                    }
+                }
+                next += 1;
+            }
+            next - 1
+        })
+    };
+    let first_submit = Instant::now();
+    let mut clients = Vec::new();
+    for (s, list) in signed.into_iter().enumerate() {
+        let url = format!("{}/v1/txs", urls[s % n]);
+        let submitted = submitted.clone();
+        clients.push(tokio::spawn(async move {
+            for (hash, bytes) in list {
+                if let Ok(mut m) = submitted.lock() {
+                    m.insert(hash, Instant::now());
+                }
+                match http::request("POST", &url, Some((bytes, "application/octet-stream"))).await {
+                    Ok((200, _)) => {}
+                    Ok((code, body)) => return Err(eyre!("submit refused ({code}): {body}")),
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(())
+        }));
+    }
+    for c in clients {
+        c.await??;
+    }
+    let last_height = watcher.await?;
+    let sub = submitted.lock().map_err(|_| eyre!("poisoned"))?.clone();
+    let com = committed.lock().map_err(|_| eyre!("poisoned"))?.clone();
+    let mut lat: Vec<f64> = com
+        .iter()
+        .filter_map(|(h, t)| sub.get(h).map(|s| t.saturating_duration_since(*s).as_secs_f64() * 1e3))
+        .collect();
+    lat.sort_by(f64::total_cmp);
+    let last = com.values().max().copied().unwrap_or(first_submit);
+    let seconds = last.saturating_duration_since(first_submit).as_secs_f64().max(1e-9);
+    let pct = |p: f64| lat.get(((lat.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(0.0);
+    Ok(LedgerRow {
+        validators: n,
+        txs: total,
+        committed: com.len(),
+        seconds,
+        tx_per_sec: com.len() as f64 / seconds,
+        p50_ms: pct(0.5),
+        p99_ms: pct(0.99),
+        blocks: last_height.saturating_sub(start_height),
+    })
+}
