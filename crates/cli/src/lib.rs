@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 mod cmd;
 pub mod home;
 mod http;
+pub mod plot;
 
 /// Chorus: a verifiable federated-learning network.
 #[derive(Parser, Debug)]

@@ -6,8 +6,8 @@ use chorus_types::Genesis;
 
 use crate::codec::write;
 use crate::components::bank;
-use crate::components::validators::{self, MAX_TOTAL_POWER};
 use crate::components::staking;
+use crate::components::validators::{self, MAX_TOTAL_POWER};
 use crate::error::GenesisError;
 use crate::state::{ChangeSet, MemState, StateDelta};
 use crate::state_key;

@@ -55,6 +55,15 @@ enum BenchCmd {
         #[arg(long, default_value_t = 40)]
         senders: usize,
     },
+    /// One learning round (commit, reveal, score vectors, median, rewards) in the state machine.
+    Protocol {
+        /// Participants in the round.
+        #[arg(long, default_value_t = 1000)]
+        participants: usize,
+        /// Validators scoring it.
+        #[arg(long, default_value_t = 20)]
+        validators: usize,
+    },
     /// Authenticated state commit throughput (jmt over redb).
     State {
         /// Blocks to commit.
@@ -113,6 +122,13 @@ pub(crate) fn run(args: BenchArgs) -> eyre::Result<()> {
             let validators = if validators.is_empty() { vec![1, 4] } else { validators };
             let rt = tokio::runtime::Runtime::new()?;
             let report = rt.block_on(super::bench_ledger::run(&validators, txs, senders))?;
+            print(args.json, &report)
+        }
+        BenchCmd::Protocol { participants, validators } => {
+            let start = std::time::Instant::now();
+            let report =
+                chorus_chain::bench::learning_round(participants, validators, &|| start.elapsed())
+                    .map_err(|e| eyre::eyre!("{e}"))?;
             print(args.json, &report)
         }
         BenchCmd::State { blocks, keys_per_block } => {

@@ -119,7 +119,10 @@ fn votes(state: &dyn StateRead, id: u64) -> Result<Vec<(Address, VoteOption)>, T
         .scan_prefix(&prefix)
         .into_iter()
         .map(|(k, v)| {
-            let a = keys::addrs(&k, keys::GOV_VOTE, 8).first().copied().ok_or_else(|| TxError::corrupt(&k))?;
+            let a = keys::addrs(&k, keys::GOV_VOTE, 8)
+                .first()
+                .copied()
+                .ok_or_else(|| TxError::corrupt(&k))?;
             let o = borsh::from_slice(&v).map_err(|_| TxError::corrupt(&k))?;
             Ok((a, o))
         })
@@ -132,7 +135,10 @@ fn deposits(state: &dyn StateRead, id: u64) -> Result<Vec<(Address, Amount)>, Tx
         .scan_prefix(&prefix)
         .into_iter()
         .map(|(k, v)| {
-            let a = keys::addrs(&k, keys::GOV_DEPOSIT, 8).first().copied().ok_or_else(|| TxError::corrupt(&k))?;
+            let a = keys::addrs(&k, keys::GOV_DEPOSIT, 8)
+                .first()
+                .copied()
+                .ok_or_else(|| TxError::corrupt(&k))?;
             let o = borsh::from_slice(&v).map_err(|_| TxError::corrupt(&k))?;
             Ok((a, o))
         })
@@ -171,11 +177,15 @@ pub fn apply_changes(p: &mut Params, changes: &[ParamChange]) -> Result<(), Stri
             "staking.max_validators" => p.staking.max_validators = int(v)?,
             "staking.max_entries" => p.staking.max_entries = int(v)?,
             "staking.min_commission_rate" => p.staking.min_commission_rate = dec(v)?,
-            "staking.commission_change_period_ms" => p.staking.commission_change_period_ms = int(v)?,
+            "staking.commission_change_period_ms" => {
+                p.staking.commission_change_period_ms = int(v)?
+            }
             "slashing.signed_blocks_window" => p.slashing.signed_blocks_window = int(v)?,
             "slashing.min_signed_per_window" => p.slashing.min_signed_per_window = dec(v)?,
             "slashing.downtime_jail_duration_ms" => p.slashing.downtime_jail_duration_ms = int(v)?,
-            "slashing.slash_fraction_double_sign" => p.slashing.slash_fraction_double_sign = dec(v)?,
+            "slashing.slash_fraction_double_sign" => {
+                p.slashing.slash_fraction_double_sign = dec(v)?
+            }
             "slashing.slash_fraction_downtime" => p.slashing.slash_fraction_downtime = dec(v)?,
             "slashing.slash_fraction_fault" => p.slashing.slash_fraction_fault = dec(v)?,
             "slashing.max_evidence_age_blocks" => p.slashing.max_evidence_age_blocks = int(v)?,
@@ -230,19 +240,33 @@ pub(crate) fn spend(msg: &GovMsg) -> Amount {
     }
 }
 
-pub(crate) fn check_stateful(state: &dyn StateRead, _ctx: &TxContext<'_>, msg: &GovMsg) -> Result<(), TxError> {
+pub(crate) fn check_stateful(
+    state: &dyn StateRead,
+    _ctx: &TxContext<'_>,
+    msg: &GovMsg,
+) -> Result<(), TxError> {
     match msg {
         GovMsg::SubmitProposal { changes, .. } => {
             let mut p = current_params(state)?;
-            apply_changes(&mut p, changes).map_err(|e| TxError::Staking(StakingError::InvalidParamChange(e)))
+            apply_changes(&mut p, changes)
+                .map_err(|e| TxError::Staking(StakingError::InvalidParamChange(e)))
         }
         GovMsg::Deposit { proposal: id, .. } | GovMsg::Vote { proposal: id, .. } => {
-            proposal(state, *id)?.map(|_| ()).ok_or(TxError::Staking(StakingError::UnknownProposal(*id)))
+            proposal(state, *id)?
+                .map(|_| ())
+                .ok_or(TxError::Staking(StakingError::UnknownProposal(*id)))
         }
     }
 }
 
-fn add_deposit(delta: &mut StateDelta<'_>, p: &mut Proposal, from: &Address, amount: Amount, now: u64, events: &mut Vec<Event>) -> Result<(), TxError> {
+fn add_deposit(
+    delta: &mut StateDelta<'_>,
+    p: &mut Proposal,
+    from: &Address,
+    amount: Amount,
+    now: u64,
+    events: &mut Vec<Event>,
+) -> Result<(), TxError> {
     if amount == 0 {
         return Ok(());
     }
@@ -260,18 +284,28 @@ fn add_deposit(delta: &mut StateDelta<'_>, p: &mut Proposal, from: &Address, amo
     }
     events.push(Event::new(
         "gov.deposit",
-        vec![("proposal".into(), p.id.to_string()), ("depositor".into(), from.to_string()), ("amount".into(), amount.to_string())],
+        vec![
+            ("proposal".into(), p.id.to_string()),
+            ("depositor".into(), from.to_string()),
+            ("amount".into(), amount.to_string()),
+        ],
     ));
     Ok(())
 }
 
-pub(crate) fn execute(delta: &mut StateDelta<'_>, ctx: &TxContext<'_>, msg: &GovMsg, events: &mut Vec<Event>) -> Result<(), TxError> {
+pub(crate) fn execute(
+    delta: &mut StateDelta<'_>,
+    ctx: &TxContext<'_>,
+    msg: &GovMsg,
+    events: &mut Vec<Event>,
+) -> Result<(), TxError> {
     let now = ctx.block.time_ms;
     match msg {
         GovMsg::SubmitProposal { title, changes, deposit } => {
             check_stateless(msg)?;
             let mut cur = current_params(delta)?;
-            apply_changes(&mut cur, changes).map_err(|e| TxError::Staking(StakingError::InvalidParamChange(e)))?;
+            apply_changes(&mut cur, changes)
+                .map_err(|e| TxError::Staking(StakingError::InvalidParamChange(e)))?;
             let id: u64 = read(delta, keys::GOV_NEXT_ID)?.unwrap_or(1);
             write(delta, keys::GOV_NEXT_ID.to_vec(), &(id + 1));
             let gp = params(delta)?;
@@ -290,7 +324,10 @@ pub(crate) fn execute(delta: &mut StateDelta<'_>, ctx: &TxContext<'_>, msg: &Gov
             };
             events.push(Event::new(
                 "gov.submit_proposal",
-                vec![("proposal".into(), id.to_string()), ("proposer".into(), ctx.sender.to_string())],
+                vec![
+                    ("proposal".into(), id.to_string()),
+                    ("proposer".into(), ctx.sender.to_string()),
+                ],
             ));
             add_deposit(delta, &mut p, &ctx.sender, *deposit, now, events)?;
             write(delta, keys::proposal(id), &p);
@@ -298,7 +335,8 @@ pub(crate) fn execute(delta: &mut StateDelta<'_>, ctx: &TxContext<'_>, msg: &Gov
             Ok(())
         }
         GovMsg::Deposit { proposal: id, amount } => {
-            let mut p = proposal(delta, *id)?.ok_or(TxError::Staking(StakingError::UnknownProposal(*id)))?;
+            let mut p = proposal(delta, *id)?
+                .ok_or(TxError::Staking(StakingError::UnknownProposal(*id)))?;
             if !matches!(p.status, ProposalStatus::DepositPeriod | ProposalStatus::VotingPeriod) {
                 return Err(TxError::Staking(StakingError::ProposalClosed(*id)));
             }
@@ -307,14 +345,19 @@ pub(crate) fn execute(delta: &mut StateDelta<'_>, ctx: &TxContext<'_>, msg: &Gov
             Ok(())
         }
         GovMsg::Vote { proposal: id, option } => {
-            let p = proposal(delta, *id)?.ok_or(TxError::Staking(StakingError::UnknownProposal(*id)))?;
+            let p = proposal(delta, *id)?
+                .ok_or(TxError::Staking(StakingError::UnknownProposal(*id)))?;
             if p.status != ProposalStatus::VotingPeriod {
                 return Err(TxError::Staking(StakingError::ProposalClosed(*id)));
             }
             write(delta, keys::vote(*id, &ctx.sender), option);
             events.push(Event::new(
                 "gov.vote",
-                vec![("proposal".into(), id.to_string()), ("voter".into(), ctx.sender.to_string()), ("option".into(), format!("{option:?}").to_lowercase())],
+                vec![
+                    ("proposal".into(), id.to_string()),
+                    ("voter".into(), ctx.sender.to_string()),
+                    ("option".into(), format!("{option:?}").to_lowercase()),
+                ],
             ));
             Ok(())
         }
@@ -334,7 +377,8 @@ fn add_to(t: &mut Tally, o: VoteOption, amount: Amount) {
 /// Cosmos tally: a voter's delegations to bonded validators count for its option; a voting
 /// validator operator also counts the shares of delegators who did not vote themselves.
 pub fn tally(state: &dyn StateRead, id: u64) -> Result<(Tally, Amount), TxError> {
-    let bonded: Vec<_> = validators(state)?.into_iter().filter(|v| v.status == BondStatus::Bonded).collect();
+    let bonded: Vec<_> =
+        validators(state)?.into_iter().filter(|v| v.status == BondStatus::Bonded).collect();
     let total_bonded: Amount = bonded.iter().map(|v| v.tokens).sum();
     let vs = votes(state, id)?;
     let mut t = Tally::default();
@@ -373,9 +417,17 @@ fn settle_deposits(delta: &mut StateDelta<'_>, id: u64, burn: bool) -> Result<()
 }
 
 /// Ends deposit and voting periods that are over, tallies, applies passed proposals.
-pub(crate) fn end_block(delta: &mut StateDelta<'_>, ctx: &BlockContext, events: &mut Vec<Event>) -> Result<(), TxError> {
+pub(crate) fn end_block(
+    delta: &mut StateDelta<'_>,
+    ctx: &BlockContext,
+    events: &mut Vec<Event>,
+) -> Result<(), TxError> {
     for (k, _) in delta.scan_prefix(keys::GOV_ACTIVE) {
-        let Some(id) = k.get(keys::GOV_ACTIVE.len()..).and_then(|b| <[u8; 8]>::try_from(b).ok()).map(u64::from_be_bytes) else {
+        let Some(id) = k
+            .get(keys::GOV_ACTIVE.len()..)
+            .and_then(|b| <[u8; 8]>::try_from(b).ok())
+            .map(u64::from_be_bytes)
+        else {
             continue;
         };
         let Some(mut p) = proposal(delta, id)? else {
@@ -390,7 +442,8 @@ pub(crate) fn end_block(delta: &mut StateDelta<'_>, ctx: &BlockContext, events: 
             ProposalStatus::VotingPeriod if ctx.time_ms >= p.voting_end_ms => {
                 let gp = params(delta)?;
                 let (t, total) = tally(delta, id)?;
-                let voted = t.yes.saturating_add(t.no).saturating_add(t.abstain).saturating_add(t.veto);
+                let voted =
+                    t.yes.saturating_add(t.no).saturating_add(t.abstain).saturating_add(t.veto);
                 let quorum = total > 0 && Dec::ratio(voted, total).is_some_and(|r| r >= gp.quorum);
                 p.status = if !quorum {
                     ProposalStatus::Rejected

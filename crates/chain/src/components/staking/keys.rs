@@ -92,7 +92,5 @@ pub(crate) fn active(id: u64) -> Vec<u8> {
 /// Splits the raw suffix after `prefix` into 20-byte addresses.
 pub(crate) fn addrs(key: &[u8], prefix: &[u8], skip: usize) -> Vec<Address> {
     let rest = key.get(prefix.len() + skip..).unwrap_or_default();
-    rest.chunks_exact(20)
-        .filter_map(|c| <[u8; 20]>::try_from(c).ok().map(Address))
-        .collect()
+    rest.chunks_exact(20).filter_map(|c| <[u8; 20]>::try_from(c).ok().map(Address)).collect()
 }

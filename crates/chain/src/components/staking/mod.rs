@@ -344,11 +344,16 @@ pub struct RewardTotals {
 // ---------------------------------------------------------------------------------------------
 // Reads
 
-fn list<T: BorshDeserialize>(state: &dyn StateRead, prefix: &[u8]) -> Result<Vec<(Vec<u8>, T)>, TxError> {
+fn list<T: BorshDeserialize>(
+    state: &dyn StateRead,
+    prefix: &[u8],
+) -> Result<Vec<(Vec<u8>, T)>, TxError> {
     state
         .scan_prefix(prefix)
         .into_iter()
-        .map(|(k, v)| borsh::from_slice(&v).map(|t| (k.clone(), t)).map_err(|_| TxError::corrupt(&k)))
+        .map(|(k, v)| {
+            borsh::from_slice(&v).map(|t| (k.clone(), t)).map_err(|_| TxError::corrupt(&k))
+        })
         .collect()
 }
 
@@ -387,11 +392,18 @@ pub fn validator_by_consensus_key(
     read(state, &keys::cons(key))
 }
 /// A delegation.
-pub fn delegation(state: &dyn StateRead, del: &Address, val: &Address) -> Result<Option<Delegation>, TxError> {
+pub fn delegation(
+    state: &dyn StateRead,
+    del: &Address,
+    val: &Address,
+) -> Result<Option<Delegation>, TxError> {
     read(state, &keys::delegation(del, val))
 }
 /// Every delegation of `del`: `(validator, shares)`.
-pub fn delegations_of(state: &dyn StateRead, del: &Address) -> Result<Vec<(Address, Delegation)>, TxError> {
+pub fn delegations_of(
+    state: &dyn StateRead,
+    del: &Address,
+) -> Result<Vec<(Address, Delegation)>, TxError> {
     let prefix = keys::k(keys::DELEGATION, &[&del.0]);
     Ok(list::<Delegation>(state, &prefix)?
         .into_iter()
@@ -399,7 +411,9 @@ pub fn delegations_of(state: &dyn StateRead, del: &Address) -> Result<Vec<(Addre
         .collect())
 }
 /// Every delegation: `(delegator, validator, delegation)`.
-pub fn all_delegations(state: &dyn StateRead) -> Result<Vec<(Address, Address, Delegation)>, TxError> {
+pub fn all_delegations(
+    state: &dyn StateRead,
+) -> Result<Vec<(Address, Address, Delegation)>, TxError> {
     Ok(list::<Delegation>(state, keys::DELEGATION)?
         .into_iter()
         .filter_map(|(k, d)| match keys::addrs(&k, keys::DELEGATION, 0)[..] {
@@ -409,14 +423,19 @@ pub fn all_delegations(state: &dyn StateRead) -> Result<Vec<(Address, Address, D
         .collect())
 }
 /// Unbonding entries of `del` by validator.
-pub fn unbondings_of(state: &dyn StateRead, del: &Address) -> Result<Vec<(Address, Vec<UnbondingEntry>)>, TxError> {
+pub fn unbondings_of(
+    state: &dyn StateRead,
+    del: &Address,
+) -> Result<Vec<(Address, Vec<UnbondingEntry>)>, TxError> {
     let prefix = keys::k(keys::UBD, &[&del.0]);
     Ok(list::<Vec<UnbondingEntry>>(state, &prefix)?
         .into_iter()
         .filter_map(|(k, e)| keys::addrs(&k, keys::UBD, 20).first().map(|v| (*v, e)))
         .collect())
 }
-fn all_unbondings(state: &dyn StateRead) -> Result<Vec<(Address, Address, Vec<UnbondingEntry>)>, TxError> {
+fn all_unbondings(
+    state: &dyn StateRead,
+) -> Result<Vec<(Address, Address, Vec<UnbondingEntry>)>, TxError> {
     Ok(list::<Vec<UnbondingEntry>>(state, keys::UBD)?
         .into_iter()
         .filter_map(|(k, e)| match keys::addrs(&k, keys::UBD, 0)[..] {
@@ -439,9 +458,9 @@ pub fn redelegations_of(
         })
         .collect())
 }
-fn all_redelegations(
-    state: &dyn StateRead,
-) -> Result<Vec<(Address, Address, Address, Vec<RedelegationEntry>)>, TxError> {
+type RedelegationRow = (Address, Address, Address, Vec<RedelegationEntry>);
+
+fn all_redelegations(state: &dyn StateRead) -> Result<Vec<RedelegationRow>, TxError> {
     Ok(list::<Vec<RedelegationEntry>>(state, keys::RED)?
         .into_iter()
         .filter_map(|(k, e)| match keys::addrs(&k, keys::RED, 0)[..] {
@@ -484,7 +503,12 @@ fn add(a: Amount, b: Amount) -> Result<Amount, TxError> {
     a.checked_add(b).ok_or(TxError::Overflow)
 }
 
-fn move_pool(delta: &mut StateDelta<'_>, from: &str, to: &str, amount: Amount) -> Result<(), TxError> {
+fn move_pool(
+    delta: &mut StateDelta<'_>,
+    from: &str,
+    to: &str,
+    amount: Amount,
+) -> Result<(), TxError> {
     if amount == 0 || from == to {
         return Ok(());
     }
@@ -565,7 +589,11 @@ fn rewards_until(
 }
 
 /// Rewards `del` could withdraw from `val` now (read-only; the API's reward query).
-pub fn pending_rewards(state: &dyn StateRead, del: &Address, val: &Address) -> Result<Amount, TxError> {
+pub fn pending_rewards(
+    state: &dyn StateRead,
+    del: &Address,
+    val: &Address,
+) -> Result<Amount, TxError> {
     let Some(v) = validator(state, val)? else { return Ok(0) };
     let vr = validator_rewards(state, val)?;
     let ended = vr.period.saturating_sub(1);
@@ -608,13 +636,22 @@ fn withdraw_rewards(
     if r > 0 {
         events.push(ev(
             "distribution.withdraw_rewards",
-            vec![("delegator", del.to_string()), ("validator", val.to_string()), ("amount", r.to_string())],
+            vec![
+                ("delegator", del.to_string()),
+                ("validator", val.to_string()),
+                ("amount", r.to_string()),
+            ],
         ));
     }
     Ok(r)
 }
 
-fn initialize_delegation(delta: &mut StateDelta<'_>, del: &Address, val: &Address, height: Height) -> Result<(), TxError> {
+fn initialize_delegation(
+    delta: &mut StateDelta<'_>,
+    del: &Address,
+    val: &Address,
+    height: Height,
+) -> Result<(), TxError> {
     let v = must_validator(delta, val)?;
     let Some(d) = delegation(delta, del, val)? else { return Ok(()) };
     let vr = validator_rewards(delta, val)?;
@@ -628,7 +665,11 @@ fn initialize_delegation(delta: &mut StateDelta<'_>, del: &Address, val: &Addres
 }
 
 /// Mints the block reward and allocates it over `set` (the set that signed the previous block).
-fn allocate_rewards(delta: &mut StateDelta<'_>, set: &[ValidatorInfo], events: &mut Vec<Event>) -> Result<(), TxError> {
+fn allocate_rewards(
+    delta: &mut StateDelta<'_>,
+    set: &[ValidatorInfo],
+    events: &mut Vec<Event>,
+) -> Result<(), TxError> {
     let p = distribution_params(delta)?;
     if p.block_reward == 0 {
         return Ok(());
@@ -637,7 +678,8 @@ fn allocate_rewards(delta: &mut StateDelta<'_>, set: &[ValidatorInfo], events: &
     let mut totals = reward_totals(delta)?;
     totals.minted = add(totals.minted, p.block_reward)?;
     write(delta, keys::DIST_TOTALS.to_vec(), &totals);
-    let tax = p.community_tax.mul_ceil(p.block_reward).unwrap_or(p.block_reward).min(p.block_reward);
+    let tax =
+        p.community_tax.mul_ceil(p.block_reward).unwrap_or(p.block_reward).min(p.block_reward);
     let to_validators = p.block_reward - tax;
     let total_power: u128 = set.iter().map(|v| u128::from(v.power)).sum();
     let mut given: Amount = 0;
@@ -768,7 +810,10 @@ fn unbond(
     // Self-delegation below the minimum jails the validator.
     if del == val && !v.jailed && v.tokens_from_shares(left) < v.min_self_delegation.max(1) {
         v.jailed = true;
-        events.push(ev("staking.jail", vec![("validator", val.to_string()), ("reason", "self_delegation".into())]));
+        events.push(ev(
+            "staking.jail",
+            vec![("validator", val.to_string()), ("reason", "self_delegation".into())],
+        ));
     }
     put_validator(delta, &v);
     if left > 0 {
@@ -804,7 +849,9 @@ pub fn slash(
 ) -> Result<Amount, TxError> {
     let Some(v0) = validator(delta, op)? else { return Ok(0) };
     let pr = power_params(delta)?;
-    let target = fraction.mul_floor(u128::from(power).saturating_mul(pr.power_reduction)).unwrap_or(u128::MAX);
+    let target = fraction
+        .mul_floor(u128::from(power).saturating_mul(pr.power_reduction))
+        .unwrap_or(u128::MAX);
     let mut remaining = target;
     let mut burnt: Amount = 0;
     if infraction_height < ctx.height {
@@ -878,7 +925,13 @@ pub fn slash(
     Ok(burnt)
 }
 
-fn jail(delta: &mut StateDelta<'_>, op: &Address, until_ms: u64, reason: &str, events: &mut Vec<Event>) -> Result<(), TxError> {
+fn jail(
+    delta: &mut StateDelta<'_>,
+    op: &Address,
+    until_ms: u64,
+    reason: &str,
+    events: &mut Vec<Event>,
+) -> Result<(), TxError> {
     let mut v = must_validator(delta, op)?;
     v.jailed = true;
     put_validator(delta, &v);
@@ -887,7 +940,11 @@ fn jail(delta: &mut StateDelta<'_>, op: &Address, until_ms: u64, reason: &str, e
     write(delta, keys::signing(op), &si);
     events.push(ev(
         "staking.jail",
-        vec![("validator", op.to_string()), ("reason", reason.into()), ("until_ms", until_ms.to_string())],
+        vec![
+            ("validator", op.to_string()),
+            ("reason", reason.into()),
+            ("until_ms", until_ms.to_string()),
+        ],
     ));
     Ok(())
 }
@@ -913,8 +970,12 @@ pub fn handle_evidence(
         return Err(bad("votes are for the same value"));
     }
     for sv in [&evidence.a, &evidence.b] {
-        chorus_crypto::verify_consensus(&sv.vote.validator, &sv.vote.sign_bytes(ctx.chain_id), &sv.signature)
-            .map_err(|_| bad("signature does not verify"))?;
+        chorus_crypto::verify_consensus(
+            &sv.vote.validator,
+            &sv.vote.sign_bytes(ctx.chain_id),
+            &sv.signature,
+        )
+        .map_err(|_| bad("signature does not verify"))?;
     }
     if a.height >= ctx.height {
         return Err(bad("infraction height not in the past"));
@@ -923,20 +984,33 @@ pub fn handle_evidence(
     if a.height.saturating_add(p.max_evidence_age_blocks) < ctx.height {
         return Err(err(StakingError::EvidenceTooOld { height: a.height }));
     }
-    let op = validator_by_consensus_key(delta, &a.validator)?.ok_or_else(|| bad("unknown validator"))?;
+    let op =
+        validator_by_consensus_key(delta, &a.validator)?.ok_or_else(|| bad("unknown validator"))?;
     let v = must_validator(delta, &op)?;
     let mut si = signing_info(delta, &op)?.unwrap_or_default();
     if si.tombstoned {
         return Err(err(StakingError::Tombstoned));
     }
     let pr = power_params(delta)?;
-    let burnt = slash(delta, ctx, &op, a.height, power_of(v.tokens, &pr), p.slash_fraction_double_sign, "double_sign", events)?;
+    let burnt = slash(
+        delta,
+        ctx,
+        &op,
+        a.height,
+        power_of(v.tokens, &pr),
+        p.slash_fraction_double_sign,
+        "double_sign",
+        events,
+    )?;
     jail(delta, &op, JAILED_FOREVER, "double_sign", events)?;
     si = signing_info(delta, &op)?.unwrap_or_default();
     si.tombstoned = true;
     si.jailed_until_ms = JAILED_FOREVER;
     write(delta, keys::signing(&op), &si);
-    events.push(ev("staking.tombstone", vec![("validator", op.to_string()), ("height", a.height.to_string())]));
+    events.push(ev(
+        "staking.tombstone",
+        vec![("validator", op.to_string()), ("height", a.height.to_string())],
+    ));
     Ok(burnt)
 }
 
@@ -962,7 +1036,16 @@ pub fn handle_fault(
         randomness: chorus_types::Hash::ZERO,
         last_commit: None,
     };
-    slash(delta, &ctx, operator, height, power_of(v.tokens, &pr), p.slash_fraction_fault, reason, events)
+    slash(
+        delta,
+        &ctx,
+        operator,
+        height,
+        power_of(v.tokens, &pr),
+        p.slash_fraction_fault,
+        reason,
+        events,
+    )
 }
 
 fn bitmap_bytes(window: u64) -> usize {
@@ -970,18 +1053,26 @@ fn bitmap_bytes(window: u64) -> usize {
 }
 
 /// Liveness: one window slot per validator of the previous block's set.
-fn track_liveness(delta: &mut StateDelta<'_>, ctx: &BlockContext, events: &mut Vec<Event>) -> Result<(), TxError> {
+fn track_liveness(
+    delta: &mut StateDelta<'_>,
+    ctx: &BlockContext,
+    events: &mut Vec<Event>,
+) -> Result<(), TxError> {
     let Some(commit) = &ctx.last_commit else { return Ok(()) };
     let prev: Vec<ValidatorInfo> = read(delta, keys::SET_PREV)?.unwrap_or_default();
     let p = slashing_params(delta)?;
     let window = p.signed_blocks_window.max(1);
-    let max_missed = window - p.min_signed_per_window.mul_floor(u128::from(window)).map_or(window, |m| m.min(u128::from(window)) as u64);
+    let max_missed = window
+        - p.min_signed_per_window
+            .mul_floor(u128::from(window))
+            .map_or(window, |m| m.min(u128::from(window)) as u64);
     for vi in prev {
         let Some(v) = validator(delta, &vi.operator)? else { continue };
         if v.consensus_key != vi.consensus_key {
             continue;
         }
-        let mut si = signing_info(delta, &vi.operator)?.unwrap_or(SigningInfo { start_height: ctx.height, ..Default::default() });
+        let mut si = signing_info(delta, &vi.operator)?
+            .unwrap_or(SigningInfo { start_height: ctx.height, ..Default::default() });
         if si.bitmap.len() != bitmap_bytes(window) {
             si = SigningInfo {
                 start_height: ctx.height,
@@ -1006,14 +1097,33 @@ fn track_liveness(delta: &mut StateDelta<'_>, ctx: &BlockContext, events: &mut V
         if missed {
             events.push(ev(
                 "staking.liveness",
-                vec![("validator", vi.operator.to_string()), ("missed_blocks", si.missed_blocks.to_string())],
+                vec![
+                    ("validator", vi.operator.to_string()),
+                    ("missed_blocks", si.missed_blocks.to_string()),
+                ],
             ));
         }
-        let over = ctx.height > si.start_height.saturating_add(window) && si.missed_blocks > max_missed;
+        let over =
+            ctx.height > si.start_height.saturating_add(window) && si.missed_blocks > max_missed;
         write(delta, keys::signing(&vi.operator), &si);
         if over && !v.jailed && !si.tombstoned {
-            slash(delta, ctx, &vi.operator, ctx.height.saturating_sub(2), vi.power, p.slash_fraction_downtime, "downtime", events)?;
-            jail(delta, &vi.operator, ctx.time_ms.saturating_add(p.downtime_jail_duration_ms), "downtime", events)?;
+            slash(
+                delta,
+                ctx,
+                &vi.operator,
+                ctx.height.saturating_sub(2),
+                vi.power,
+                p.slash_fraction_downtime,
+                "downtime",
+                events,
+            )?;
+            jail(
+                delta,
+                &vi.operator,
+                ctx.time_ms.saturating_add(p.downtime_jail_duration_ms),
+                "downtime",
+                events,
+            )?;
             let mut si = signing_info(delta, &vi.operator)?.unwrap_or_default();
             si.missed_blocks = 0;
             si.index_offset = 0;
@@ -1027,13 +1137,21 @@ fn track_liveness(delta: &mut StateDelta<'_>, ctx: &BlockContext, events: &mut V
 // ---------------------------------------------------------------------------------------------
 // Block hooks
 
-pub(crate) fn begin_block(delta: &mut StateDelta<'_>, ctx: &BlockContext, events: &mut Vec<Event>) -> Result<(), TxError> {
+pub(crate) fn begin_block(
+    delta: &mut StateDelta<'_>,
+    ctx: &BlockContext,
+    events: &mut Vec<Event>,
+) -> Result<(), TxError> {
     let prev: Vec<ValidatorInfo> = read(delta, keys::SET_PREV)?.unwrap_or_default();
     allocate_rewards(delta, &prev, events)?;
     track_liveness(delta, ctx, events)
 }
 
-pub(crate) fn end_block(delta: &mut StateDelta<'_>, ctx: &BlockContext, events: &mut Vec<Event>) -> Result<(), TxError> {
+pub(crate) fn end_block(
+    delta: &mut StateDelta<'_>,
+    ctx: &BlockContext,
+    events: &mut Vec<Event>,
+) -> Result<(), TxError> {
     complete_unbondings(delta, ctx, events)?;
     complete_redelegations(delta, ctx)?;
     update_validator_set(delta, ctx.height, ctx.time_ms, events)
@@ -1045,7 +1163,11 @@ fn queue_time(key: &[u8], prefix: &[u8]) -> u64 {
         .map_or(u64::MAX, u64::from_be_bytes)
 }
 
-fn complete_unbondings(delta: &mut StateDelta<'_>, ctx: &BlockContext, events: &mut Vec<Event>) -> Result<(), TxError> {
+fn complete_unbondings(
+    delta: &mut StateDelta<'_>,
+    ctx: &BlockContext,
+    events: &mut Vec<Event>,
+) -> Result<(), TxError> {
     for (k, _) in delta.scan_prefix(keys::UBD_QUEUE) {
         if queue_time(&k, keys::UBD_QUEUE) > ctx.time_ms {
             break;
@@ -1053,7 +1175,8 @@ fn complete_unbondings(delta: &mut StateDelta<'_>, ctx: &BlockContext, events: &
         delta.delete(k.clone());
         let [del, val] = keys::addrs(&k, keys::UBD_QUEUE, 8)[..] else { continue };
         let entries: Vec<UnbondingEntry> = read(delta, &keys::ubd(&del, &val))?.unwrap_or_default();
-        let (done, keep): (Vec<_>, Vec<_>) = entries.into_iter().partition(|e| e.completion_time_ms <= ctx.time_ms);
+        let (done, keep): (Vec<_>, Vec<_>) =
+            entries.into_iter().partition(|e| e.completion_time_ms <= ctx.time_ms);
         let paid: Amount = done.iter().map(|e| e.balance).sum();
         if paid > 0 {
             bank::move_from_module(delta, NOT_BONDED_POOL, &del, paid)?;
@@ -1066,7 +1189,11 @@ fn complete_unbondings(delta: &mut StateDelta<'_>, ctx: &BlockContext, events: &
         if !done.is_empty() {
             events.push(ev(
                 "staking.unbonding_complete",
-                vec![("delegator", del.to_string()), ("validator", val.to_string()), ("amount", paid.to_string())],
+                vec![
+                    ("delegator", del.to_string()),
+                    ("validator", val.to_string()),
+                    ("amount", paid.to_string()),
+                ],
             ));
         }
     }
@@ -1080,7 +1207,8 @@ fn complete_redelegations(delta: &mut StateDelta<'_>, ctx: &BlockContext) -> Res
         }
         delta.delete(k.clone());
         let [del, src, dst] = keys::addrs(&k, keys::RED_QUEUE, 8)[..] else { continue };
-        let mut entries: Vec<RedelegationEntry> = read(delta, &keys::red(&del, &src, &dst))?.unwrap_or_default();
+        let mut entries: Vec<RedelegationEntry> =
+            read(delta, &keys::red(&del, &src, &dst))?.unwrap_or_default();
         entries.retain(|e| e.completion_time_ms > ctx.time_ms);
         if entries.is_empty() {
             delta.delete(keys::red(&del, &src, &dst));
@@ -1094,7 +1222,12 @@ fn complete_redelegations(delta: &mut StateDelta<'_>, ctx: &BlockContext) -> Res
 /// Recomputes the active set (top `max_validators` by power, not jailed), moves tokens between
 /// the pools for validators entering or leaving it, matures unbonding validators, removes empty
 /// unbonded ones, and stores the set (`staking/set`, previous in `staking/set_prev`).
-fn update_validator_set(delta: &mut StateDelta<'_>, height: Height, time_ms: u64, events: &mut Vec<Event>) -> Result<(), TxError> {
+fn update_validator_set(
+    delta: &mut StateDelta<'_>,
+    height: Height,
+    time_ms: u64,
+    events: &mut Vec<Event>,
+) -> Result<(), TxError> {
     let sp = staking_params(delta)?;
     let pr = power_params(delta)?;
     let all = validators(delta)?;
@@ -1134,7 +1267,11 @@ fn update_validator_set(delta: &mut StateDelta<'_>, height: Height, time_ms: u64
         if v.status != before {
             events.push(ev(
                 "staking.status",
-                vec![("validator", v.operator.to_string()), ("from", before.as_str().into()), ("to", v.status.as_str().into())],
+                vec![
+                    ("validator", v.operator.to_string()),
+                    ("from", before.as_str().into()),
+                    ("to", v.status.as_str().into()),
+                ],
             ));
         }
         if v.status == BondStatus::Unbonded && v.shares == 0 {
@@ -1149,7 +1286,11 @@ fn update_validator_set(delta: &mut StateDelta<'_>, height: Height, time_ms: u64
     Ok(())
 }
 
-fn remove_validator(delta: &mut StateDelta<'_>, v: &Validator, events: &mut Vec<Event>) -> Result<(), TxError> {
+fn remove_validator(
+    delta: &mut StateDelta<'_>,
+    v: &Validator,
+    events: &mut Vec<Event>,
+) -> Result<(), TxError> {
     let op = v.operator;
     let vr = validator_rewards(delta, &op)?;
     pay_out(delta, &op, vr.commission.min(vr.outstanding))?;
@@ -1181,12 +1322,21 @@ fn remove_validator(delta: &mut StateDelta<'_>, v: &Validator, events: &mut Vec<
 
 pub(crate) fn check_stateless(msg: &StakingMsg) -> Result<(), TxError> {
     match msg {
-        StakingMsg::CreateValidator { self_delegation, commission, description, min_self_delegation, .. } => {
+        StakingMsg::CreateValidator {
+            self_delegation,
+            commission,
+            description,
+            min_self_delegation,
+            ..
+        } => {
             if *self_delegation == 0 {
                 return Err(TxError::ZeroAmount);
             }
             if self_delegation < min_self_delegation {
-                return Err(err(StakingError::SelfDelegationTooLow { min: *min_self_delegation, have: *self_delegation }));
+                return Err(err(StakingError::SelfDelegationTooLow {
+                    min: *min_self_delegation,
+                    have: *self_delegation,
+                }));
             }
             check_rates(commission.rate, commission.max_rate, commission.max_change_rate)?;
             if !description.is_valid() {
@@ -1242,7 +1392,11 @@ pub(crate) fn spend(msg: &StakingMsg) -> Amount {
     }
 }
 
-pub(crate) fn check_stateful(state: &dyn StateRead, ctx: &TxContext<'_>, msg: &StakingMsg) -> Result<(), TxError> {
+pub(crate) fn check_stateful(
+    state: &dyn StateRead,
+    ctx: &TxContext<'_>,
+    msg: &StakingMsg,
+) -> Result<(), TxError> {
     match msg {
         StakingMsg::CreateValidator { .. } => {
             if validator(state, &ctx.sender)?.is_some() {
@@ -1269,7 +1423,14 @@ pub(crate) fn execute(
 ) -> Result<(), TxError> {
     let (sender, height, now) = (ctx.sender, ctx.block.height, ctx.block.time_ms);
     match msg {
-        StakingMsg::CreateValidator { consensus_key, pop, self_delegation, min_self_delegation, commission, description } => {
+        StakingMsg::CreateValidator {
+            consensus_key,
+            pop,
+            self_delegation,
+            min_self_delegation,
+            commission,
+            description,
+        } => {
             if validator(delta, &sender)?.is_some() {
                 return Err(err(StakingError::ValidatorExists(sender)));
             }
@@ -1279,21 +1440,35 @@ pub(crate) fn execute(
             if !chorus_crypto::is_valid_consensus_key(consensus_key) {
                 return Err(err(StakingError::InvalidConsensusKey));
             }
-            chorus_crypto::verify_consensus(consensus_key, &pop_bytes(&sender, ctx.block.chain_id), pop)
-                .map_err(|_| err(StakingError::BadProofOfPossession))?;
+            chorus_crypto::verify_consensus(
+                consensus_key,
+                &pop_bytes(&sender, ctx.block.chain_id),
+                pop,
+            )
+            .map_err(|_| err(StakingError::BadProofOfPossession))?;
             check_rates(commission.rate, commission.max_rate, commission.max_change_rate)?;
             if commission.rate < staking_params(delta)?.min_commission_rate {
                 return Err(err(StakingError::InvalidCommission("rate below the minimum")));
             }
             if self_delegation < min_self_delegation {
-                return Err(err(StakingError::SelfDelegationTooLow { min: *min_self_delegation, have: *self_delegation }));
+                return Err(err(StakingError::SelfDelegationTooLow {
+                    min: *min_self_delegation,
+                    have: *self_delegation,
+                }));
             }
-            create_validator(delta, sender, *consensus_key, Commission {
-                rate: commission.rate,
-                max_rate: commission.max_rate,
-                max_change_rate: commission.max_change_rate,
-                update_time_ms: now,
-            }, *min_self_delegation, description.clone());
+            create_validator(
+                delta,
+                sender,
+                *consensus_key,
+                Commission {
+                    rate: commission.rate,
+                    max_rate: commission.max_rate,
+                    max_change_rate: commission.max_change_rate,
+                    update_time_ms: now,
+                },
+                *min_self_delegation,
+                description.clone(),
+            );
             delegate(delta, height, &sender, &sender, *self_delegation, Source::Account, events)?;
             events.push(ev(
                 "staking.create_validator",
@@ -1313,7 +1488,8 @@ pub(crate) fn execute(
             }
             if let Some(rate) = commission_rate {
                 let sp = staking_params(delta)?;
-                let next = v.commission.update_time_ms.saturating_add(sp.commission_change_period_ms);
+                let next =
+                    v.commission.update_time_ms.saturating_add(sp.commission_change_period_ms);
                 if now < next {
                     return Err(err(StakingError::CommissionChangeTooSoon { next_ms: next }));
                 }
@@ -1324,7 +1500,9 @@ pub(crate) fn execute(
                     return Err(err(StakingError::InvalidCommission("rate below the minimum")));
                 }
                 if rate.0.abs_diff(v.commission.rate.0) > v.commission.max_change_rate.0 {
-                    return Err(err(StakingError::InvalidCommission("change above max change rate")));
+                    return Err(err(StakingError::InvalidCommission(
+                        "change above max change rate",
+                    )));
                 }
                 v.commission.rate = *rate;
                 v.commission.update_time_ms = now;
@@ -1333,16 +1511,22 @@ pub(crate) fn execute(
                 if *m <= v.min_self_delegation {
                     return Err(err(StakingError::InvalidMinSelfDelegation("may only increase")));
                 }
-                let own = delegation(delta, &sender, &sender)?.map_or(0, |d| v.tokens_from_shares(d.shares));
+                let own = delegation(delta, &sender, &sender)?
+                    .map_or(0, |d| v.tokens_from_shares(d.shares));
                 if *m > own {
-                    return Err(err(StakingError::InvalidMinSelfDelegation("above current self-delegation")));
+                    return Err(err(StakingError::InvalidMinSelfDelegation(
+                        "above current self-delegation",
+                    )));
                 }
                 v.min_self_delegation = *m;
             }
             put_validator(delta, &v);
             events.push(ev(
                 "staking.edit_validator",
-                vec![("validator", sender.to_string()), ("commission_rate", v.commission.rate.to_string())],
+                vec![
+                    ("validator", sender.to_string()),
+                    ("commission_rate", v.commission.rate.to_string()),
+                ],
             ));
             Ok(())
         }
@@ -1350,16 +1534,23 @@ pub(crate) fn execute(
             let shares = delegate(delta, height, &sender, val, *amount, Source::Account, events)?;
             events.push(ev(
                 "staking.delegate",
-                vec![("delegator", sender.to_string()), ("validator", val.to_string()), ("amount", amount.to_string()), ("shares", shares.to_string())],
+                vec![
+                    ("delegator", sender.to_string()),
+                    ("validator", val.to_string()),
+                    ("amount", amount.to_string()),
+                    ("shares", shares.to_string()),
+                ],
             ));
             Ok(())
         }
         StakingMsg::Undelegate { validator: val, amount } => {
             let v = must_validator(delta, val)?;
-            let d = delegation(delta, &sender, val)?.ok_or_else(|| err(StakingError::NoDelegation(*val)))?;
+            let d = delegation(delta, &sender, val)?
+                .ok_or_else(|| err(StakingError::NoDelegation(*val)))?;
             let shares = shares_for(&v, &d, *amount)?;
             let sp = staking_params(delta)?;
-            let mut entries: Vec<UnbondingEntry> = read(delta, &keys::ubd(&sender, val))?.unwrap_or_default();
+            let mut entries: Vec<UnbondingEntry> =
+                read(delta, &keys::ubd(&sender, val))?.unwrap_or_default();
             if v.status != BondStatus::Unbonded && entries.len() >= sp.max_entries as usize {
                 return Err(err(StakingError::TooManyEntries(sp.max_entries)));
             }
@@ -1371,7 +1562,16 @@ pub(crate) fn execute(
                 }
             } else if tokens > 0 {
                 move_pool(delta, pool_of(v.status), NOT_BONDED_POOL, tokens)?;
-                push_entry(&mut entries, UnbondingEntry { creation_height: height, completion_time_ms: completion, initial_balance: tokens, balance: tokens }, sp.max_entries)?;
+                push_entry(
+                    &mut entries,
+                    UnbondingEntry {
+                        creation_height: height,
+                        completion_time_ms: completion,
+                        initial_balance: tokens,
+                        balance: tokens,
+                    },
+                    sp.max_entries,
+                )?;
                 write(delta, keys::ubd(&sender, val), &entries);
                 write(delta, keys::ubd_queue(completion, &sender, val), &());
             }
@@ -1381,7 +1581,10 @@ pub(crate) fn execute(
                     ("delegator", sender.to_string()),
                     ("validator", val.to_string()),
                     ("amount", tokens.to_string()),
-                    ("completion_time_ms", if v.status == BondStatus::Unbonded { now } else { completion }.to_string()),
+                    (
+                        "completion_time_ms",
+                        if v.status == BondStatus::Unbonded { now } else { completion }.to_string(),
+                    ),
                 ],
             ));
             Ok(())
@@ -1391,13 +1594,17 @@ pub(crate) fn execute(
             if v.jailed {
                 return Err(err(StakingError::ValidatorJailed));
             }
-            let mut entries: Vec<UnbondingEntry> = read(delta, &keys::ubd(&sender, val))?.unwrap_or_default();
+            let mut entries: Vec<UnbondingEntry> =
+                read(delta, &keys::ubd(&sender, val))?.unwrap_or_default();
             let i = entries
                 .iter()
                 .position(|e| e.creation_height == *creation_height && e.completion_time_ms > now)
                 .ok_or_else(|| err(StakingError::NoUnbondingEntry(*creation_height)))?;
             if *amount > entries[i].balance {
-                return Err(err(StakingError::InsufficientDelegation { asked: *amount, have: entries[i].balance }));
+                return Err(err(StakingError::InsufficientDelegation {
+                    asked: *amount,
+                    have: entries[i].balance,
+                }));
             }
             entries[i].balance -= amount;
             entries[i].initial_balance = entries[i].initial_balance.saturating_sub(*amount);
@@ -1412,7 +1619,11 @@ pub(crate) fn execute(
             delegate(delta, height, &sender, val, *amount, Source::Pool(NOT_BONDED_POOL), events)?;
             events.push(ev(
                 "staking.cancel_unbonding",
-                vec![("delegator", sender.to_string()), ("validator", val.to_string()), ("amount", amount.to_string())],
+                vec![
+                    ("delegator", sender.to_string()),
+                    ("validator", val.to_string()),
+                    ("amount", amount.to_string()),
+                ],
             ));
             Ok(())
         }
@@ -1430,20 +1641,39 @@ pub(crate) fn execute(
                 return Err(err(StakingError::TransitiveRedelegation(*src)));
             }
             let sp = staking_params(delta)?;
-            let mut entries: Vec<RedelegationEntry> = read(delta, &keys::red(&sender, src, dst))?.unwrap_or_default();
+            let mut entries: Vec<RedelegationEntry> =
+                read(delta, &keys::red(&sender, src, dst))?.unwrap_or_default();
             if entries.len() >= sp.max_entries as usize {
                 return Err(err(StakingError::TooManyEntries(sp.max_entries)));
             }
-            let d = delegation(delta, &sender, src)?.ok_or_else(|| err(StakingError::NoDelegation(*src)))?;
+            let d = delegation(delta, &sender, src)?
+                .ok_or_else(|| err(StakingError::NoDelegation(*src)))?;
             let shares = shares_for(&sv, &d, *amount)?;
             let tokens = unbond(delta, height, &sender, src, shares, events)?;
             if tokens == 0 {
                 return Err(err(StakingError::InsufficientDelegation { asked: *amount, have: 0 }));
             }
-            let shares_dst = delegate(delta, height, &sender, dst, tokens, Source::Pool(pool_of(sv.status)), events)?;
+            let shares_dst = delegate(
+                delta,
+                height,
+                &sender,
+                dst,
+                tokens,
+                Source::Pool(pool_of(sv.status)),
+                events,
+            )?;
             let completion = now.saturating_add(sp.unbonding_time_ms);
             if sv.status != BondStatus::Unbonded {
-                push_entry(&mut entries, RedelegationEntry { creation_height: height, completion_time_ms: completion, initial_balance: tokens, shares_dst }, sp.max_entries)?;
+                push_entry(
+                    &mut entries,
+                    RedelegationEntry {
+                        creation_height: height,
+                        completion_time_ms: completion,
+                        initial_balance: tokens,
+                        shares_dst,
+                    },
+                    sp.max_entries,
+                )?;
                 write(delta, keys::red(&sender, src, dst), &entries);
                 write(delta, keys::red_queue(completion, &sender, src, dst), &());
             }
@@ -1475,7 +1705,10 @@ pub(crate) fn execute(
             vr.outstanding -= c;
             write(delta, keys::dist_val(&sender), &vr);
             pay_out(delta, &sender, c)?;
-            events.push(ev("distribution.withdraw_commission", vec![("validator", sender.to_string()), ("amount", c.to_string())]));
+            events.push(ev(
+                "distribution.withdraw_commission",
+                vec![("validator", sender.to_string()), ("amount", c.to_string())],
+            ));
             Ok(())
         }
         StakingMsg::Unjail => {
@@ -1490,9 +1723,13 @@ pub(crate) fn execute(
             if now < si.jailed_until_ms {
                 return Err(err(StakingError::StillJailed { until_ms: si.jailed_until_ms }));
             }
-            let own = delegation(delta, &sender, &sender)?.map_or(0, |d| v.tokens_from_shares(d.shares));
+            let own =
+                delegation(delta, &sender, &sender)?.map_or(0, |d| v.tokens_from_shares(d.shares));
             if own == 0 || own < v.min_self_delegation {
-                return Err(err(StakingError::SelfDelegationTooLow { min: v.min_self_delegation, have: own }));
+                return Err(err(StakingError::SelfDelegationTooLow {
+                    min: v.min_self_delegation,
+                    have: own,
+                }));
             }
             v.jailed = false;
             put_validator(delta, &v);
@@ -1552,9 +1789,14 @@ pub fn validate_params(p: &chorus_types::Params) -> Result<(), &'static str> {
         return Err("slashing.signed_blocks_window must be positive");
     }
     let s = &p.slashing;
-    if [s.min_signed_per_window, s.slash_fraction_double_sign, s.slash_fraction_downtime, s.slash_fraction_fault]
-        .iter()
-        .any(|d| *d > Dec::ONE)
+    if [
+        s.min_signed_per_window,
+        s.slash_fraction_double_sign,
+        s.slash_fraction_downtime,
+        s.slash_fraction_fault,
+    ]
+    .iter()
+    .any(|d| *d > Dec::ONE)
     {
         return Err("slashing fractions must be at most 1");
     }
@@ -1590,7 +1832,15 @@ pub(crate) fn init_genesis(delta: &mut StateDelta<'_>, genesis: &Genesis) -> Res
         };
         create_validator(delta, v.operator, v.consensus_key, commission, 0, Description::default());
         bank::mint_to_module(delta, NOT_BONDED_POOL, v.stake)?;
-        delegate(delta, 0, &v.operator, &v.operator, v.stake, Source::Pool(NOT_BONDED_POOL), &mut events)?;
+        delegate(
+            delta,
+            0,
+            &v.operator,
+            &v.operator,
+            v.stake,
+            Source::Pool(NOT_BONDED_POOL),
+            &mut events,
+        )?;
     }
     update_validator_set(delta, 0, genesis.genesis_time_ms, &mut events)?;
     let set = validator_set(delta)?;
@@ -1602,20 +1852,29 @@ pub(crate) fn init_genesis(delta: &mut StateDelta<'_>, genesis: &Genesis) -> Res
 pub fn check_invariants(state: &dyn StateRead) -> Result<(), String> {
     let e = |x: TxError| x.to_string();
     let vals = validators(state).map_err(e)?;
-    let bonded: Amount = vals.iter().filter(|v| v.status == BondStatus::Bonded).map(|v| v.tokens).sum();
+    let bonded: Amount =
+        vals.iter().filter(|v| v.status == BondStatus::Bonded).map(|v| v.tokens).sum();
     let pool = bank::module_balance(state, BONDED_POOL).map_err(e)?;
     if pool != bonded {
         return Err(format!("bonded pool {pool} != bonded validators' tokens {bonded}"));
     }
-    let not_bonded: Amount = vals.iter().filter(|v| v.status != BondStatus::Bonded).map(|v| v.tokens).sum();
-    let entries: Amount = all_unbondings(state).map_err(e)?.iter().flat_map(|(_, _, es)| es.iter().map(|x| x.balance)).sum();
+    let not_bonded: Amount =
+        vals.iter().filter(|v| v.status != BondStatus::Bonded).map(|v| v.tokens).sum();
+    let entries: Amount = all_unbondings(state)
+        .map_err(e)?
+        .iter()
+        .flat_map(|(_, _, es)| es.iter().map(|x| x.balance))
+        .sum();
     let nb = bank::module_balance(state, NOT_BONDED_POOL).map_err(e)?;
     if nb != not_bonded + entries {
-        return Err(format!("not-bonded pool {nb} != unbonding/unbonded tokens {not_bonded} + entries {entries}"));
+        return Err(format!(
+            "not-bonded pool {nb} != unbonding/unbonded tokens {not_bonded} + entries {entries}"
+        ));
     }
     let dels = all_delegations(state).map_err(e)?;
     for v in &vals {
-        let s: Amount = dels.iter().filter(|(_, val, _)| *val == v.operator).map(|(_, _, d)| d.shares).sum();
+        let s: Amount =
+            dels.iter().filter(|(_, val, _)| *val == v.operator).map(|(_, _, d)| d.shares).sum();
         if s != v.shares {
             return Err(format!("validator {} shares {} != delegations {s}", v.operator, v.shares));
         }
@@ -1640,17 +1899,26 @@ pub fn check_invariants(state: &dyn StateRead) -> Result<(), String> {
             owed += pending_rewards(state, d, &v.operator).map_err(e)?;
         }
         if owed > vr.outstanding - vr.commission {
-            return Err(format!("validator {} owes {owed} > outstanding {}", v.operator, vr.outstanding - vr.commission));
+            return Err(format!(
+                "validator {} owes {owed} > outstanding {}",
+                v.operator,
+                vr.outstanding - vr.commission
+            ));
         }
     }
     let community = community_pool(state).map_err(e)?;
     let dist = bank::module_balance(state, DISTRIBUTION_POOL).map_err(e)?;
     if dist != outstanding + community {
-        return Err(format!("distribution pool {dist} != outstanding {outstanding} + community {community}"));
+        return Err(format!(
+            "distribution pool {dist} != outstanding {outstanding} + community {community}"
+        ));
     }
     let t = reward_totals(state).map_err(e)?;
     if t.minted != t.paid + dist {
-        return Err(format!("rewards minted {} != paid {} + distribution pool {dist}", t.minted, t.paid));
+        return Err(format!(
+            "rewards minted {} != paid {} + distribution pool {dist}",
+            t.minted, t.paid
+        ));
     }
     gov::check_invariants(state)
 }
