@@ -25,15 +25,6 @@ pub fn consensus_address(consensus_key: &[u8; 32]) -> [u8; 20] {
     crate::context::address_of(consensus_key)
 }
 
-/// One precommit signature in a [`CommitCertificate`].
-#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
-pub struct CommitSig {
-    /// Ed25519 consensus public key of the signer.
-    pub consensus_key: [u8; 32],
-    /// Ed25519 signature over the precommit sign bytes (see `docs/consensus.md`).
-    pub signature: [u8; 64],
-}
-
 /// Proof that a block was decided: precommits of more than 2/3 of the voting power for
 /// `value_id` at (`height`, `round`). Serializable (`to_bytes`/`from_bytes`, borsh) so the node can
 /// store it next to the block and embed it as the next block's `last_commit`.
@@ -45,8 +36,9 @@ pub struct CommitCertificate {
     pub round: u32,
     /// Id of the decided block (as returned by [`Application::propose`] / `validate`).
     pub value_id: [u8; 32],
-    /// Precommit signatures, sorted by consensus address.
-    pub signatures: Vec<CommitSig>,
+    /// Precommit signatures `(ed25519 consensus key, 64-byte ed25519 signature over the precommit
+    /// sign bytes)`, sorted by consensus address (see `docs/consensus.md`).
+    pub signatures: Vec<([u8; 32], Vec<u8>)>,
 }
 
 /// Why a [`CommitCertificate`] (or a [`DoubleSign`]) did not verify.
@@ -90,7 +82,7 @@ impl CommitCertificate {
 
     /// Consensus keys of the signers.
     pub fn signers(&self) -> impl Iterator<Item = &[u8; 32]> {
-        self.signatures.iter().map(|s| &s.consensus_key)
+        self.signatures.iter().map(|(k, _)| k)
     }
 
     /// Check every signature against `validators` (the set of `height`) for chain `chain_id`, and
@@ -103,13 +95,13 @@ impl CommitCertificate {
         let total = validators.iter().fold(0u64, |a, v| a.saturating_add(v.power));
         let mut seen = std::collections::BTreeSet::new();
         let mut signed = 0u64;
-        for s in &self.signatures {
+        for (key, sig) in &self.signatures {
             let v = validators
                 .iter()
-                .find(|v| v.consensus_key == s.consensus_key && v.power > 0)
-                .ok_or(CertificateError::UnknownSigner(s.consensus_key))?;
-            if !seen.insert(s.consensus_key) {
-                return Err(CertificateError::DuplicateSigner(s.consensus_key));
+                .find(|v| v.consensus_key == *key && v.power > 0)
+                .ok_or(CertificateError::UnknownSigner(*key))?;
+            if !seen.insert(*key) {
+                return Err(CertificateError::DuplicateSigner(*key));
             }
             let msg = vote_sign_bytes(
                 chain_id,
@@ -117,10 +109,13 @@ impl CommitCertificate {
                 self.height,
                 Round::new(self.round),
                 &NilOrVal::Val(BlockId(self.value_id)),
-                &Address(consensus_address(&s.consensus_key)),
+                &Address(consensus_address(key)),
             );
-            if !verify_sig(&s.consensus_key, &msg, &s.signature) {
-                return Err(CertificateError::BadSignature(s.consensus_key));
+            let Ok(sig) = <[u8; 64]>::try_from(sig.as_slice()) else {
+                return Err(CertificateError::BadSignature(*key));
+            };
+            if !verify_sig(key, &msg, &sig) {
+                return Err(CertificateError::BadSignature(*key));
             }
             signed = signed.saturating_add(v.power);
         }

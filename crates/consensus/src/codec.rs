@@ -10,7 +10,7 @@ use malachitebft_app_channel::app::consensus::LivenessMsg;
 use malachitebft_app_channel::app::streaming::{StreamContent, StreamId, StreamMessage};
 use malachitebft_app_channel::app::types::codec::{Codec, HasEncodedLen};
 use malachitebft_app_channel::app::types::core::{
-    CommitSignature, ExtendedCommitCertificate, ExtendedCommitSignature, NilOrVal,
+    ExtendedCommitCertificate, ExtendedCommitSignature, NilOrVal,
     PolkaCertificate, PolkaSignature, Round, RoundCertificate, RoundCertificateType,
     RoundSignature, SignedMessage, ValidatorProof, Validity, VoteType,
 };
@@ -333,14 +333,6 @@ pub(crate) fn commit_cert_from_wire(
             })
             .collect(),
     })
-}
-
-/// Plain commit signatures of a Malachite certificate (used by the host).
-pub(crate) fn plain_sigs(c: &ExtendedCommitCertificate<Ctx>) -> Vec<CommitSignature<Ctx>> {
-    c.commit_signatures
-        .iter()
-        .map(|s| CommitSignature::new(s.address, s.signature))
-        .collect()
 }
 
 fn enc<T: BorshSerialize>(w: &T) -> Result<Bytes, CodecError> {

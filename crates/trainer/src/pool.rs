@@ -34,9 +34,9 @@ pub fn shard_hash(data: &Dataset) -> Hash32 {
     h.update(&(data.len() as u32).to_le_bytes());
     h.update(&(data.rows as u32).to_le_bytes());
     h.update(&(data.cols as u32).to_le_bytes());
-    for i in 0..data.len() {
-        h.update(&[data.labels[i]]);
-        h.update(data.image(i));
+    for (label, img) in data.labels.iter().zip(data.images.chunks_exact(data.pixels().max(1))) {
+        h.update(&[*label]);
+        h.update(img);
     }
     *h.finalize().as_bytes()
 }

@@ -5,5 +5,6 @@ mod execute;
 mod genesis;
 mod learning;
 mod props;
+mod staking;
 mod stateless;
 mod support;

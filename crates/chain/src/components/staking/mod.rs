@@ -1250,6 +1250,7 @@ fn update_validator_set(
     for mut v in all {
         let in_set = set.iter().any(|s| s.operator == v.operator);
         let before = v.status;
+        let orig = v.clone();
         if in_set && v.status != BondStatus::Bonded {
             move_pool(delta, NOT_BONDED_POOL, BONDED_POOL, v.tokens)?;
             v.status = BondStatus::Bonded;
@@ -1276,13 +1277,19 @@ fn update_validator_set(
         }
         if v.status == BondStatus::Unbonded && v.shares == 0 {
             remove_validator(delta, &v, events)?;
-        } else {
+        } else if v != orig {
             put_validator(delta, &v);
         }
     }
+    // Only real changes are written, so an idle block changes nothing here.
     let current: Vec<ValidatorInfo> = read(delta, keys::SET)?.unwrap_or_default();
-    write(delta, keys::SET_PREV.to_vec(), &current);
-    write(delta, keys::SET.to_vec(), &set);
+    let prev: Option<Vec<ValidatorInfo>> = read(delta, keys::SET_PREV)?;
+    if prev.as_ref() != Some(&current) {
+        write(delta, keys::SET_PREV.to_vec(), &current);
+    }
+    if current != set || prev.is_none() {
+        write(delta, keys::SET.to_vec(), &set);
+    }
     Ok(())
 }
 

@@ -1,0 +1,576 @@
+//! Malachite `Context` implementation (all types crate-private).
+
+use std::fmt;
+
+use async_trait::async_trait;
+use borsh::{BorshDeserialize, BorshSerialize};
+use sha2::{Digest, Sha256};
+
+use malachitebft_core_types::{
+    self as mc, LinearTimeouts, NilOrVal, Round, SignedExtension, SignedMessage, SignedProposal,
+    SignedVote, ValidatorProof, VoteExtensionScope, VoteType, VotingPower,
+};
+use malachitebft_signing::{Error as SignError, Signer, VerificationResult, Verifier};
+use malachitebft_signing_ed25519 as ed;
+
+// ---------------------------------------------------------------------------
+// Primitive types
+// ---------------------------------------------------------------------------
+
+/// 20-byte validator address = sha256(ed25519 pubkey)[..20].
+#[derive(Copy, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, BorshSerialize, BorshDeserialize)]
+pub struct Address(pub [u8; 20]);
+
+impl Address {
+    pub fn from_public_key(pk: &[u8; 32]) -> Self {
+        let h = Sha256::digest(pk);
+        let mut a = [0u8; 20];
+        a.copy_from_slice(&h[..20]);
+        Address(a)
+    }
+}
+
+fn hex(f: &mut fmt::Formatter<'_>, b: &[u8]) -> fmt::Result {
+    for x in b {
+        write!(f, "{x:02x}")?;
+    }
+    Ok(())
+}
+
+impl fmt::Display for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        hex(f, &self.0)
+    }
+}
+impl fmt::Debug for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Address({self})")
+    }
+}
+impl mc::Address for Address {}
+
+#[derive(
+    Copy, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, BorshSerialize, BorshDeserialize,
+)]
+pub struct Height(pub u64);
+
+impl fmt::Display for Height {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+impl fmt::Debug for Height {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Height({})", self.0)
+    }
+}
+impl mc::Height for Height {
+    const ZERO: Self = Height(0);
+    const INITIAL: Self = Height(1);
+    fn increment_by(&self, n: u64) -> Self {
+        Height(self.0 + n)
+    }
+    fn decrement_by(&self, n: u64) -> Option<Self> {
+        self.0.checked_sub(n).map(Height)
+    }
+    fn as_u64(&self) -> u64 {
+        self.0
+    }
+}
+
+/// The consensus value is the 32-byte block id; the block bytes travel as proposal parts.
+#[derive(Copy, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, BorshSerialize, BorshDeserialize)]
+pub struct ValueId(pub [u8; 32]);
+
+impl fmt::Display for ValueId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        hex(f, &self.0[..8])
+    }
+}
+impl fmt::Debug for ValueId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ValueId({self})")
+    }
+}
+impl mc::Value for ValueId {
+    type Id = ValueId;
+    fn id(&self) -> ValueId {
+        *self
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Signing scheme: thin newtypes over arc-malachitebft-signing-ed25519 so that
+// the borsh impls of Malachite's generic types can be used (orphan rule).
+// ---------------------------------------------------------------------------
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Sig(pub ed::Signature);
+
+impl BorshSerialize for Sig {
+    fn serialize<W: borsh::io::Write>(&self, w: &mut W) -> borsh::io::Result<()> {
+        w.write_all(&self.0.to_bytes())
+    }
+}
+impl BorshDeserialize for Sig {
+    fn deserialize_reader<R: borsh::io::Read>(r: &mut R) -> borsh::io::Result<Self> {
+        let mut b = [0u8; 64];
+        r.read_exact(&mut b)?;
+        Ok(Sig(ed::Signature::from_bytes(b)))
+    }
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct PubKey(pub ed::PublicKey);
+
+impl PubKey {
+    pub fn from_bytes(b: [u8; 32]) -> Option<Self> {
+        ed::PublicKey::from_bytes(b).ok().map(PubKey)
+    }
+    pub fn bytes(&self) -> [u8; 32] {
+        *self.0.as_bytes()
+    }
+    pub fn verify(&self, msg: &[u8], sig: &Sig) -> bool {
+        self.0.verify(msg, &sig.0).is_ok()
+    }
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Scheme;
+
+impl mc::SigningScheme for Scheme {
+    type DecodingError = String;
+    type Signature = Sig;
+    type PublicKey = PubKey;
+    type PrivateKey = ed::PrivateKey;
+
+    fn decode_signature(bytes: &[u8]) -> Result<Sig, String> {
+        let b: [u8; 64] = bytes.try_into().map_err(|_| "bad signature length".to_string())?;
+        Ok(Sig(ed::Signature::from_bytes(b)))
+    }
+    fn encode_signature(s: &Sig) -> Vec<u8> {
+        s.0.to_bytes().to_vec()
+    }
+    fn decode_public_key(bytes: &[u8]) -> Result<PubKey, String> {
+        let b: [u8; 32] = bytes.try_into().map_err(|_| "bad public key length".to_string())?;
+        PubKey::from_bytes(b).ok_or_else(|| "invalid public key".to_string())
+    }
+    fn encode_public_key(pk: &PubKey) -> Vec<u8> {
+        pk.bytes().to_vec()
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Validators
+// ---------------------------------------------------------------------------
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Validator {
+    pub address: Address,
+    pub public_key: PubKey,
+    pub voting_power: VotingPower,
+}
+
+impl mc::Validator<Ctx> for Validator {
+    fn address(&self) -> &Address {
+        &self.address
+    }
+    fn public_key(&self) -> &PubKey {
+        &self.public_key
+    }
+    fn voting_power(&self) -> VotingPower {
+        self.voting_power
+    }
+}
+
+/// Sorted by voting power (descending), then address (ascending).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ValidatorSet {
+    pub validators: Vec<Validator>,
+}
+
+impl ValidatorSet {
+    pub fn new(mut validators: Vec<Validator>) -> Self {
+        validators.retain(|v| v.voting_power > 0);
+        validators.sort_by(|a, b| {
+            b.voting_power
+                .cmp(&a.voting_power)
+                .then(a.address.cmp(&b.address))
+        });
+        validators.dedup_by(|a, b| a.address == b.address);
+        Self { validators }
+    }
+}
+
+impl mc::ValidatorSet<Ctx> for ValidatorSet {
+    fn count(&self) -> usize {
+        self.validators.len()
+    }
+    fn total_voting_power(&self) -> VotingPower {
+        self.validators.iter().map(|v| v.voting_power).sum()
+    }
+    fn get_by_address(&self, address: &Address) -> Option<&Validator> {
+        self.validators.iter().find(|v| &v.address == address)
+    }
+    fn get_by_index(&self, index: usize) -> Option<&Validator> {
+        self.validators.get(index)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Votes, proposals, proposal parts
+// ---------------------------------------------------------------------------
+
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct Vote {
+    pub typ: VoteType,
+    pub height: Height,
+    pub round: Round,
+    pub value: NilOrVal<ValueId>,
+    pub validator_address: Address,
+    pub extension: Option<SignedExtension<Ctx>>,
+}
+
+/// Fixed-layout sign bytes of a vote:
+/// `"chorus/vote/v1" | type(1: 0=prevote,1=precommit) | height(u64 BE) | round(i64 BE)
+///  | 0 (nil) or 1 ++ id(32) | address(20)`. The extension is not covered (always `()`).
+pub fn vote_sign_bytes(
+    typ: VoteType,
+    height: u64,
+    round: i64,
+    value: Option<&[u8; 32]>,
+    addr: &[u8; 20],
+) -> Vec<u8> {
+    let mut b = Vec::with_capacity(14 + 1 + 8 + 8 + 33 + 20);
+    b.extend_from_slice(b"chorus/vote/v1");
+    b.push(match typ {
+        VoteType::Prevote => 0,
+        VoteType::Precommit => 1,
+    });
+    b.extend_from_slice(&height.to_be_bytes());
+    b.extend_from_slice(&round.to_be_bytes());
+    match value {
+        None => b.push(0),
+        Some(id) => {
+            b.push(1);
+            b.extend_from_slice(id);
+        }
+    }
+    b.extend_from_slice(addr);
+    b
+}
+
+impl Vote {
+    pub fn to_sign_bytes(&self) -> Vec<u8> {
+        let v = match &self.value {
+            NilOrVal::Nil => None,
+            NilOrVal::Val(id) => Some(&id.0),
+        };
+        vote_sign_bytes(
+            self.typ,
+            self.height.0,
+            self.round.as_i64(),
+            v,
+            &self.validator_address.0,
+        )
+    }
+}
+
+impl mc::Vote<Ctx> for Vote {
+    fn height(&self) -> Height {
+        self.height
+    }
+    fn round(&self) -> Round {
+        self.round
+    }
+    fn value(&self) -> &NilOrVal<ValueId> {
+        &self.value
+    }
+    fn take_value(self) -> NilOrVal<ValueId> {
+        self.value
+    }
+    fn vote_type(&self) -> VoteType {
+        self.typ
+    }
+    fn validator_address(&self) -> &Address {
+        &self.validator_address
+    }
+    fn extension(&self) -> Option<&SignedExtension<Ctx>> {
+        self.extension.as_ref()
+    }
+    fn take_extension(&mut self) -> Option<SignedExtension<Ctx>> {
+        self.extension.take()
+    }
+    fn extend(self, extension: SignedExtension<Ctx>) -> Self {
+        Self {
+            extension: Some(extension),
+            ..self
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct Proposal {
+    pub height: Height,
+    pub round: Round,
+    pub value: ValueId,
+    pub pol_round: Round,
+    pub validator_address: Address,
+}
+
+impl Proposal {
+    pub fn to_sign_bytes(&self) -> Vec<u8> {
+        let mut b = b"chorus/proposal/v1".to_vec();
+        b.extend_from_slice(&borsh::to_vec(self).expect("borsh"));
+        b
+    }
+}
+
+impl mc::Proposal<Ctx> for Proposal {
+    fn height(&self) -> Height {
+        self.height
+    }
+    fn round(&self) -> Round {
+        self.round
+    }
+    fn value(&self) -> &ValueId {
+        &self.value
+    }
+    fn take_value(self) -> ValueId {
+        self.value
+    }
+    fn pol_round(&self) -> Round {
+        self.pol_round
+    }
+    fn validator_address(&self) -> &Address {
+        &self.validator_address
+    }
+}
+
+/// Streamed proposal parts: `Init`, `Data` chunks (<= 64 KiB), `Fin` (signature of the proposer
+/// over sha256 of the borsh encoding of all preceding parts).
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub enum ProposalPart {
+    Init {
+        height: Height,
+        round: Round,
+        proposer: Address,
+    },
+    Data(Vec<u8>),
+    Fin(Sig),
+}
+
+impl mc::ProposalPart<Ctx> for ProposalPart {
+    fn is_first(&self) -> bool {
+        matches!(self, ProposalPart::Init { .. })
+    }
+    fn is_last(&self) -> bool {
+        matches!(self, ProposalPart::Fin(_))
+    }
+}
+
+/// Hash of all non-Fin parts, which the proposer signs in the Fin part.
+pub fn parts_digest(parts: &[ProposalPart]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(b"chorus/parts/v1");
+    for p in parts {
+        if !matches!(p, ProposalPart::Fin(_)) {
+            h.update(borsh::to_vec(p).expect("borsh"));
+        }
+    }
+    h.finalize().into()
+}
+
+// ---------------------------------------------------------------------------
+// Context
+// ---------------------------------------------------------------------------
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Ctx;
+
+/// Round-robin proposer: index `(height + round) % n` over the sorted validator set.
+pub fn proposer_index(n: usize, height: u64, round: u32) -> usize {
+    ((height as u128 + round as u128) % n as u128) as usize
+}
+
+impl mc::Context for Ctx {
+    type Address = Address;
+    type Height = Height;
+    type ProposalPart = ProposalPart;
+    type Proposal = Proposal;
+    type Validator = Validator;
+    type ValidatorSet = ValidatorSet;
+    type Timeouts = LinearTimeouts;
+    type Value = ValueId;
+    type Vote = Vote;
+    type Extension = ();
+    type SigningScheme = Scheme;
+
+    fn select_proposer<'a>(
+        &self,
+        vs: &'a ValidatorSet,
+        height: Height,
+        round: Round,
+    ) -> &'a Validator {
+        assert!(!vs.validators.is_empty());
+        let r = round.as_u32().expect("round must be defined");
+        &vs.validators[proposer_index(vs.validators.len(), height.0, r)]
+    }
+
+    fn new_proposal(
+        &self,
+        height: Height,
+        round: Round,
+        value: ValueId,
+        pol_round: Round,
+        address: Address,
+    ) -> Proposal {
+        Proposal {
+            height,
+            round,
+            value,
+            pol_round,
+            validator_address: address,
+        }
+    }
+
+    fn new_prevote(
+        &self,
+        height: Height,
+        round: Round,
+        value_id: NilOrVal<ValueId>,
+        address: Address,
+    ) -> Vote {
+        Vote {
+            typ: VoteType::Prevote,
+            height,
+            round,
+            value: value_id,
+            validator_address: address,
+            extension: None,
+        }
+    }
+
+    fn new_precommit(
+        &self,
+        height: Height,
+        round: Round,
+        value_id: NilOrVal<ValueId>,
+        address: Address,
+    ) -> Vote {
+        Vote {
+            typ: VoteType::Precommit,
+            height,
+            round,
+            value: value_id,
+            validator_address: address,
+            extension: None,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Signer / Verifier
+// ---------------------------------------------------------------------------
+
+fn ext_scope_bytes(scope: &VoteExtensionScope<Ctx>) -> Vec<u8> {
+    let mut b = b"chorus/ext/v1".to_vec();
+    b.extend_from_slice(&scope.height.0.to_be_bytes());
+    b.extend_from_slice(&scope.round.as_i64().to_be_bytes());
+    b.extend_from_slice(&scope.value_id.0);
+    b.extend_from_slice(&scope.validator_address.0);
+    b
+}
+
+pub struct KeyVerifier;
+
+#[async_trait]
+impl Verifier<Ctx> for KeyVerifier {
+    async fn verify_signed_vote(
+        &self,
+        vote: &Vote,
+        signature: &Sig,
+        public_key: &PubKey,
+    ) -> Result<VerificationResult, SignError> {
+        Ok(VerificationResult::from_bool(
+            public_key.verify(&vote.to_sign_bytes(), signature),
+        ))
+    }
+
+    async fn verify_signed_proposal(
+        &self,
+        proposal: &Proposal,
+        signature: &Sig,
+        public_key: &PubKey,
+    ) -> Result<VerificationResult, SignError> {
+        Ok(VerificationResult::from_bool(
+            public_key.verify(&proposal.to_sign_bytes(), signature),
+        ))
+    }
+
+    async fn verify_signed_vote_extension(
+        &self,
+        scope: &VoteExtensionScope<Ctx>,
+        _extension: &(),
+        signature: &Sig,
+        public_key: &PubKey,
+    ) -> Result<VerificationResult, SignError> {
+        Ok(VerificationResult::from_bool(
+            public_key.verify(&ext_scope_bytes(scope), signature),
+        ))
+    }
+
+    async fn verify_validator_proof(
+        &self,
+        proof: &ValidatorProof<Ctx>,
+    ) -> Result<VerificationResult, SignError> {
+        let pk = proof
+            .decoded_public_key()
+            .map_err(|e| SignError::from_source(format!("invalid public key: {e}")))?;
+        Ok(VerificationResult::from_bool(
+            pk.verify(&proof.preimage(), &proof.signature),
+        ))
+    }
+}
+
+pub struct KeySigner {
+    pub key: ed::PrivateKey,
+}
+
+impl KeySigner {
+    pub fn sign(&self, msg: &[u8]) -> Sig {
+        Sig(self.key.sign(msg))
+    }
+}
+
+#[async_trait]
+impl Signer<Ctx> for KeySigner {
+    async fn sign_vote(&self, vote: Vote) -> Result<SignedVote<Ctx>, SignError> {
+        let s = self.sign(&vote.to_sign_bytes());
+        Ok(SignedMessage::new(vote, s))
+    }
+
+    async fn sign_proposal(&self, proposal: Proposal) -> Result<SignedProposal<Ctx>, SignError> {
+        let s = self.sign(&proposal.to_sign_bytes());
+        Ok(SignedMessage::new(proposal, s))
+    }
+
+    async fn sign_vote_extension(
+        &self,
+        scope: VoteExtensionScope<Ctx>,
+        extension: (),
+    ) -> Result<SignedExtension<Ctx>, SignError> {
+        let s = self.sign(&ext_scope_bytes(&scope));
+        Ok(SignedMessage::new(extension, s))
+    }
+
+    async fn sign_validator_proof(
+        &self,
+        public_key: Vec<u8>,
+        peer_id: Vec<u8>,
+    ) -> Result<ValidatorProof<Ctx>, SignError> {
+        let pre = ValidatorProof::<Ctx>::signing_bytes(&public_key, &peer_id);
+        let s = self.sign(&pre);
+        Ok(ValidatorProof::new(public_key, peer_id, s))
+    }
+}

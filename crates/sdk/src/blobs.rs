@@ -1,0 +1,78 @@
+//! Blob access for the runtimes and the audit: [`BlobStore`] over `chorus_store::StoreClient`
+//! (verified against the id on every read) or [`MemBlobs`] (tests, in-process devnets).
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Mutex;
+
+use chorus_store::{BlobId, StoreClient};
+use chorus_types::Hash;
+
+use crate::{Error, Result};
+
+/// Namespace of update blobs (the node mounts it public).
+pub const UPDATES_NAMESPACE: &str = "updates";
+/// Namespace of model blobs.
+pub const MODELS_NAMESPACE: &str = "models";
+
+/// The chain's 32-byte `Hash` of a blob id (both are the BLAKE3 root).
+pub fn hash_of(id: &BlobId) -> Hash {
+    Hash(*id.as_bytes())
+}
+
+/// The blob id behind a chain `Hash`.
+pub fn blob_id(h: &Hash) -> BlobId {
+    BlobId::from_bytes(h.0)
+}
+
+/// Where blobs come from and go to.
+pub trait BlobStore: Send + Sync {
+    /// Stores `data` in `ns`; returns its id.
+    fn put(&self, ns: &str, data: Vec<u8>) -> impl Future<Output = Result<Hash>> + Send;
+    /// Fetches blob `id` from `ns` (implementations may or may not verify; callers that must be
+    /// sure re-hash, as the audit does).
+    fn get(&self, ns: &str, id: &Hash) -> impl Future<Output = Result<Vec<u8>>> + Send;
+}
+
+impl BlobStore for StoreClient {
+    async fn put(&self, ns: &str, data: Vec<u8>) -> Result<Hash> {
+        Ok(hash_of(&StoreClient::put(self, ns, data).await?))
+    }
+    async fn get(&self, ns: &str, id: &Hash) -> Result<Vec<u8>> {
+        Ok(StoreClient::get(self, ns, &blob_id(id)).await?)
+    }
+}
+
+/// An in-memory blob store (no verification on read, so tests can corrupt blobs).
+#[derive(Debug, Default)]
+pub struct MemBlobs {
+    blobs: Mutex<BTreeMap<(String, Hash), Vec<u8>>>,
+}
+
+impl MemBlobs {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Replaces the bytes stored under `id` (tests: simulate corruption).
+    pub fn overwrite(&self, ns: &str, id: &Hash, data: Vec<u8>) {
+        if let Ok(mut m) = self.blobs.lock() {
+            m.insert((ns.to_string(), *id), data);
+        }
+    }
+}
+
+impl BlobStore for MemBlobs {
+    async fn put(&self, ns: &str, data: Vec<u8>) -> Result<Hash> {
+        let id = hash_of(&BlobId::of(&data));
+        let mut m = self.blobs.lock().map_err(|_| Error::Inconsistent("blob map poisoned".into()))?;
+        m.entry((ns.to_string(), id)).or_insert(data);
+        Ok(id)
+    }
+    async fn get(&self, ns: &str, id: &Hash) -> Result<Vec<u8>> {
+        let m = self.blobs.lock().map_err(|_| Error::Inconsistent("blob map poisoned".into()))?;
+        m.get(&(ns.to_string(), *id))
+            .cloned()
+            .ok_or_else(|| Error::Store(chorus_store::Error::Invalid(format!("blob {id} not found"))))
+    }
+}

@@ -1,0 +1,349 @@
+//! The participant runtime: register with a bond, and in every round it is selected for, train
+//! on its local data from the round's base model, upload the fixed-point delta, `Commit`, then
+//! `Reveal`. Optional Byzantine behaviour for experiments ([`Attack`]).
+//!
+//! Restart safety: before each transaction is submitted, its signed bytes are written to the
+//! progress file ([`crate::progress::ParticipantRound`]); a restarted participant re-submits
+//! those bytes instead of signing anew. The commitment salt is
+//! `keccak256("chorus/salt" ‖ secret key ‖ task(u64 BE) ‖ round(u32 BE))`, so it is
+//! reproducible even if the progress file is lost after the commit.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chorus_crypto::AccountKey;
+use chorus_fl::fixed::Micros;
+use chorus_fl::Update;
+use chorus_trainer::{Dataset, LabelFlip, TrainConfig};
+use chorus_types::learning::{
+    Capabilities, Encryption, LearningMsg, RegistryMsg, Role, RoundNo, TaskId, update_commitment,
+};
+use chorus_types::{Amount, Hash, Msg, keccak256};
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+
+use crate::blobs::{BlobStore, MODELS_NAMESPACE, UPDATES_NAMESPACE};
+use crate::client::TxSender;
+use crate::ledger::LedgerSource;
+use crate::progress::{ParticipantRound, ProgressFile, StoredTx};
+use crate::task_model::TaskModel;
+use crate::views::RoundView;
+use crate::{Error, Result};
+
+/// Byzantine behaviour of a participant (experiments and tests).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Attack {
+    /// Honest.
+    #[default]
+    None,
+    /// Sends `−u`.
+    SignFlip,
+    /// Sends `γ·u` (γ in micro-units).
+    Scaled {
+        /// γ, micro-units.
+        gamma_micros: u64,
+    },
+    /// Sends pure Gaussian noise N(0, std²) (std in micro-units), seeded per round.
+    Gaussian {
+        /// std, micro-units.
+        std_micros: u64,
+    },
+    /// Trains on labels flipped `y → 9 − y` (data-side).
+    LabelFlip,
+    /// Trains nothing: sends an all-zero update (claims its examples anyway).
+    FreeRider,
+}
+
+impl std::str::FromStr for Attack {
+    type Err = Error;
+    /// `none`, `sign-flip`, `scaled[:γ]`, `gaussian[:std]`, `label-flip`, `free-rider`.
+    fn from_str(s: &str) -> Result<Attack> {
+        let (name, arg) = s.split_once(':').map_or((s, None), |(a, b)| (a, Some(b)));
+        let num = |d: u64| -> Result<u64> {
+            arg.map_or(Ok(d), |a| {
+                a.parse::<Micros>().map(|m| m.0).map_err(|e| Error::Unsupported(format!("{e:?}")))
+            })
+        };
+        Ok(match name {
+            "none" => Attack::None,
+            "sign-flip" => Attack::SignFlip,
+            "scaled" => Attack::Scaled { gamma_micros: num(10_000_000)? },
+            "gaussian" => Attack::Gaussian { std_micros: num(1_000_000)? },
+            "label-flip" => Attack::LabelFlip,
+            "free-rider" => Attack::FreeRider,
+            other => return Err(Error::Unsupported(format!("attack {other:?}"))),
+        })
+    }
+}
+
+/// Participant settings.
+#[derive(Clone, Debug)]
+pub struct ParticipantConfig {
+    /// Local training (epochs, batch, lr, seed …). `label_flip` is set by [`Attack::LabelFlip`].
+    pub train: TrainConfig,
+    /// Byzantine behaviour.
+    pub attack: Attack,
+    /// Registry bond posted when not yet registered.
+    pub bond: Amount,
+    /// Fee per transaction.
+    pub fee: Amount,
+    /// Progress file (`None`: in memory only).
+    pub state_path: Option<PathBuf>,
+    /// Poll interval of [`Participant::run_until`] when no events arrive.
+    pub poll: Duration,
+}
+
+impl Default for ParticipantConfig {
+    fn default() -> Self {
+        ParticipantConfig {
+            train: TrainConfig::default(),
+            attack: Attack::None,
+            bond: 1_000,
+            fee: 0,
+            state_path: None,
+            poll: Duration::from_millis(500),
+        }
+    }
+}
+
+/// What one [`Participant::step`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StepReport {
+    /// Transactions submitted (including re-submissions), as `(kind, task, round, hash)`.
+    pub sent: Vec<(&'static str, TaskId, RoundNo, Hash)>,
+}
+
+/// A participant runtime.
+pub struct Participant<L, B> {
+    ledger: Arc<L>,
+    blobs: Arc<B>,
+    sender: TxSender<L>,
+    data: Arc<Dataset>,
+    cfg: ParticipantConfig,
+    progress: ProgressFile<ParticipantRound>,
+    register_tx: Option<Hash>,
+}
+
+/// The reproducible commitment salt of `key` for `(task, round)`.
+pub fn derive_salt(key: &AccountKey, task: TaskId, round: RoundNo) -> Hash {
+    let mut b = Vec::with_capacity(11 + 32 + 12);
+    b.extend_from_slice(b"chorus/salt");
+    b.extend_from_slice(&key.to_bytes());
+    b.extend_from_slice(&task.to_be_bytes());
+    b.extend_from_slice(&round.to_be_bytes());
+    Hash(keccak256(&b))
+}
+
+fn round_seed64(seed: u64, task: TaskId, round: RoundNo) -> u64 {
+    seed ^ task.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ u64::from(round).wrapping_mul(0xD1B5_4A32_D192_ED03)
+}
+
+impl<L: LedgerSource + 'static, B: BlobStore + 'static> Participant<L, B> {
+    /// A participant for `key` training on `data` (its local partition).
+    pub fn new(
+        ledger: Arc<L>,
+        blobs: Arc<B>,
+        key: AccountKey,
+        data: Arc<Dataset>,
+        cfg: ParticipantConfig,
+    ) -> Result<Self> {
+        let progress = ProgressFile::open(cfg.state_path.clone())?;
+        let sender = TxSender::new(ledger.clone(), key, cfg.fee);
+        Ok(Participant { ledger, blobs, sender, data, cfg, progress, register_tx: None })
+    }
+
+    /// The participant's address.
+    pub fn address(&self) -> chorus_types::Address {
+        self.sender.address()
+    }
+
+    /// Progress record of a round.
+    pub fn progress(&self, task: TaskId, round: RoundNo) -> ParticipantRound {
+        self.progress.get(task, round)
+    }
+
+    async fn ensure_registered(&mut self, report: &mut StepReport) -> Result<bool> {
+        let me = self.address();
+        if self.ledger.registrations().await?.iter().any(|r| r.address == me) {
+            return Ok(true);
+        }
+        if let Some(h) = self.register_tx {
+            match self.ledger.receipt(&h).await? {
+                None => return Ok(false),
+                Some(r) if r.result.is_ok() => return Ok(true),
+                Some(_) => self.register_tx = None,
+            }
+        }
+        let msg = Msg::Registry(RegistryMsg::Register {
+            role: Role::Participant,
+            bond: self.cfg.bond,
+            capabilities: Capabilities::default(),
+        });
+        let h = self.sender.send(vec![msg]).await?;
+        self.register_tx = Some(h);
+        report.sent.push(("register", 0, 0, h));
+        Ok(false)
+    }
+
+    /// Trains and builds this round's update (blocking work runs on the blocking pool).
+    async fn make_update(&self, tm: &TaskModel, rd: &RoundView) -> Result<(Update, u64)> {
+        let base_id = rd.base_model.ok_or_else(|| Error::Inconsistent("round without base model".into()))?;
+        let base = tm.decode(&self.blobs.get(MODELS_NAMESPACE, &base_id).await?)?;
+        let mut train = self.cfg.train.clone();
+        train.seed = round_seed64(train.seed, rd.task, rd.round);
+        if self.cfg.attack == Attack::LabelFlip {
+            train.label_flip = Some(LabelFlip::Reverse);
+        }
+        let (data, tm2, attack) = (self.data.clone(), tm.clone(), self.cfg.attack.clone());
+        let salt = derive_salt(self.sender.key(), rd.task, rd.round);
+        tokio::task::spawn_blocking(move || -> Result<(Update, u64)> {
+            let n = data.len() as u64;
+            if attack == Attack::FreeRider {
+                return Ok((Update::zeros(tm2.spec.clone(), tm2.scale), n.max(1)));
+            }
+            let mut m = chorus_trainer::build_model(tm2.arch.as_str(), 0)?;
+            chorus_trainer::params::set_model_from_update(m.as_mut(), &base)?;
+            let out = chorus_trainer::train_local(m.as_mut(), &data, &train, None)?;
+            let u = Update::from_f32_shared(tm2.spec.clone(), &out.delta, tm2.scale)?;
+            let u = match attack {
+                Attack::SignFlip => chorus_fl::attack::sign_flip(&u, Micros::ONE),
+                Attack::Scaled { gamma_micros } => chorus_fl::attack::scaled(&u, Micros(gamma_micros)),
+                Attack::Gaussian { std_micros } => chorus_fl::attack::gaussian(&u, Micros(std_micros), salt.0),
+                _ => u,
+            };
+            Ok((u, (out.num_examples as u64).max(1)))
+        })
+        .await
+        .map_err(|e| Error::Inconsistent(format!("training task: {e}")))?
+    }
+
+    async fn persist(&mut self, task: TaskId, round: RoundNo, rec: ParticipantRound) -> Result<()> {
+        self.progress.set(task, round, rec)
+    }
+
+    async fn do_round(&mut self, rd: &RoundView, tm: &TaskModel, enc: &Encryption, report: &mut StepReport) -> Result<()> {
+        let me = self.address();
+        let (t, r) = (rd.task, rd.round);
+        let mut rec = self.progress.get(t, r);
+        if rec.abandoned.is_some() {
+            return Ok(());
+        }
+        let on_chain = rd.commit_of(&me);
+        match rd.phase.as_str() {
+            "commit" if on_chain.is_none() => {
+                if let Some(stx) = &rec.commit_tx {
+                    let h = self.sender.resubmit(&stx.signed()?).await?;
+                    report.sent.push(("commit", t, r, h));
+                    return Ok(());
+                }
+                let (u, n) = self.make_update(tm, rd).await?;
+                let salt = derive_salt(self.sender.key(), t, r);
+                let mut bytes = u.to_bytes();
+                if let Encryption::Committee { keys } = enc {
+                    let pubs: Vec<chorus_store::SealPublicKey> =
+                        keys.iter().map(|k| chorus_store::SealPublicKey(*k)).collect();
+                    let seed = keccak256(&[b"chorus/seal".as_slice(), &salt.0].concat());
+                    bytes = chorus_store::seal(&bytes, &pubs, &seed)?;
+                }
+                let update_id = self.blobs.put(UPDATES_NAMESPACE, bytes).await?;
+                let commitment = update_commitment(&update_id, &salt, &me, t, r);
+                let stx = self
+                    .sender
+                    .sign(vec![Msg::Learning(LearningMsg::Commit { task: t, round: r, commitment })])
+                    .await?;
+                rec.update_id = Some(update_id);
+                rec.salt = Some(salt);
+                rec.num_examples = n;
+                rec.norm = TaskModel::norm(&u);
+                rec.commit_tx = Some(StoredTx::new(&stx)?);
+                self.persist(t, r, rec).await?;
+                let h = self.sender.resubmit(&stx).await?;
+                report.sent.push(("commit", t, r, h));
+            }
+            "reveal" => {
+                let Some(c) = on_chain else { return Ok(()) };
+                if c.reveal.is_some() || c.faulted {
+                    return Ok(());
+                }
+                if let Some(stx) = &rec.reveal_tx {
+                    let h = self.sender.resubmit(&stx.signed()?).await?;
+                    report.sent.push(("reveal", t, r, h));
+                    return Ok(());
+                }
+                let (Some(update_id), Some(salt)) = (rec.update_id, rec.salt) else {
+                    // Committed but the progress was lost before the update id was recorded:
+                    // nothing safe to reveal.
+                    rec.abandoned = Some("commit on chain but no local update record".into());
+                    return self.persist(t, r, rec).await;
+                };
+                let msg = LearningMsg::Reveal {
+                    task: t,
+                    round: r,
+                    update_id,
+                    salt,
+                    num_examples: rec.num_examples,
+                    norm: rec.norm,
+                };
+                let stx = self.sender.sign(vec![Msg::Learning(msg)]).await?;
+                rec.reveal_tx = Some(StoredTx::new(&stx)?);
+                self.persist(t, r, rec).await?;
+                let h = self.sender.resubmit(&stx).await?;
+                report.sent.push(("reveal", t, r, h));
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// One pass: register if needed, then act on every open round this participant is selected
+    /// in. Safe to call any number of times (already-sent transactions are only re-submitted).
+    pub async fn step(&mut self) -> Result<StepReport> {
+        let mut report = StepReport::default();
+        if !self.ensure_registered(&mut report).await? {
+            return Ok(report);
+        }
+        let me = self.address();
+        for t in self.ledger.tasks().await? {
+            let Some(r) = t.open_round else { continue };
+            let Some(rd) = self.ledger.round(t.id, r).await? else { continue };
+            if !rd.is_selected(&me) {
+                continue;
+            }
+            let tm = TaskModel::from_spec(&t.spec)?;
+            if let Err(e) = self.do_round(&rd, &tm, &t.spec.encryption, &mut report).await {
+                tracing::warn!(task = t.id, round = r, "participant {me}: {e}");
+            }
+        }
+        Ok(report)
+    }
+
+    /// Runs until `shutdown` becomes true: steps on every new block (WebSocket events when
+    /// `events` is given) and at least every `poll` interval.
+    pub async fn run_until(
+        mut self,
+        mut shutdown: watch::Receiver<bool>,
+        mut events: Option<tokio::sync::mpsc::Receiver<crate::ChainEvent>>,
+    ) -> Result<()> {
+        loop {
+            if *shutdown.borrow() {
+                return Ok(());
+            }
+            if let Err(e) = self.step().await {
+                tracing::warn!("participant {}: step failed: {e}", self.address());
+            }
+            let poll = self.cfg.poll;
+            tokio::select! {
+                _ = shutdown.changed() => {}
+                _ = tokio::time::sleep(poll) => {}
+                _ = async {
+                    match events.as_mut() {
+                        Some(rx) => { rx.recv().await; }
+                        None => std::future::pending::<()>().await,
+                    }
+                } => {}
+            }
+        }
+    }
+}
