@@ -11,7 +11,7 @@ use malachitebft_signing_ed25519::{Ed25519, PublicKey, Signature};
 use sha2::{Digest, Sha256};
 
 /// Derive the 20-byte consensus address of an ed25519 public key: `sha256(pubkey)[..20]`.
-pub fn address_of(public_key: &[u8; 32]) -> [u8; 20] {
+pub(crate) fn address_of(public_key: &[u8; 32]) -> [u8; 20] {
     let digest = Sha256::digest(public_key);
     let mut out = [0u8; 20];
     out.copy_from_slice(&digest[..20]);

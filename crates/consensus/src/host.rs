@@ -20,7 +20,11 @@ use crate::api::{
     Application, CommitCertificate, DoubleSign, DoubleSignKind, Error, SignedMessageRef,
     ValidatorInfo,
 };
-use crate::context::{Address, BlockId, ChorusContext, Height, PartInit, Validator, ValidatorSet};
+use malachitebft_app_channel::app::streaming::StreamMessage;
+
+use crate::context::{
+    Address, BlockId, ChorusContext, Height, PartInit, ProposalPart, Validator, ValidatorSet,
+};
 use crate::signing::{parts_digest, ChorusSigner};
 use crate::store::{ProposalRecord, ProposalStore};
 use crate::streaming::{self, Assembled, Streams};
@@ -104,8 +108,9 @@ impl<A: Application> Host<A> {
         Err(Error::Engine("consensus channel closed".into()))
     }
 
-    async fn publish(&self, channels: &Channels<Ctx>, rec: &ProposalRecord, for_round: u32) {
-        let Some(sig) = rec.signature else { return };
+    /// The stream messages that (re-)publish a stored proposal.
+    fn stream_of(&mut self, rec: &ProposalRecord, for_round: u32) -> Vec<StreamMessage<ProposalPart>> {
+        let Some(sig) = rec.signature else { return Vec::new() };
         let init = PartInit {
             height: Height(rec.height),
             round: Round::new(rec.round),
@@ -114,13 +119,9 @@ impl<A: Application> Host<A> {
             value_id: BlockId(rec.value_id),
             total_len: rec.block.len() as u64,
         };
+        self.stream_nonce = self.stream_nonce.wrapping_add(1);
         let id = streaming::stream_id(rec.height, for_round, self.stream_nonce);
-        for m in streaming::split(id, init, &rec.block, Signature::from_bytes(sig)) {
-            if channels.network.send(NetworkMsg::PublishProposalPart(m)).await.is_err() {
-                warn!("network channel closed while streaming a proposal");
-                return;
-            }
-        }
+        streaming::split(id, init, &rec.block, Signature::from_bytes(sig))
     }
 
     fn to_proposed(rec: &ProposalRecord) -> ProposedValue<Ctx> {
@@ -360,16 +361,16 @@ impl<A: Application> Host<A> {
                     }
                 };
                 let _ = reply.send(LocallyProposedValue::new(height, round, BlockId(rec.value_id)));
-                self.stream_nonce = self.stream_nonce.wrapping_add(1);
-                self.publish(channels, &rec, r).await;
+                let msgs = self.stream_of(&rec, r);
+                publish(channels, msgs).await;
             }
 
             AppMsg::RestreamProposal { height, round, valid_round, address, value_id } => {
                 match self.store.find(height.0, &value_id.0).filter(|r| r.signature.is_some()) {
                     Some(rec) => {
                         debug!(%height, %round, %valid_round, %address, "re-streaming proposal");
-                        self.stream_nonce = self.stream_nonce.wrapping_add(1);
-                        self.publish(channels, &rec, round.as_u32().unwrap_or(0)).await;
+                        let msgs = self.stream_of(&rec, round.as_u32().unwrap_or(0));
+                        publish(channels, msgs).await;
                     }
                     None => warn!(%height, %round, %value_id, "nothing to re-stream"),
                 }
@@ -479,9 +480,18 @@ impl<A: Application> Host<A> {
     }
 }
 
+async fn publish(channels: &Channels<Ctx>, msgs: Vec<StreamMessage<ProposalPart>>) {
+    for m in msgs {
+        if channels.network.send(NetworkMsg::PublishProposalPart(m)).await.is_err() {
+            warn!("network channel closed while streaming a proposal");
+            return;
+        }
+    }
+}
+
 /// Our certificate → Malachite's (for serving sync).
 pub(crate) fn to_malachite_cert(c: &CommitCertificate) -> ExtendedCommitCertificate<Ctx> {
-    let mut sigs: Vec<_> = c
+    let mut sigs: Vec<ExtendedCommitSignature<Ctx>> = c
         .signatures
         .iter()
         .filter_map(|(key, sig)| {

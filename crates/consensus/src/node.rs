@@ -140,7 +140,7 @@ pub async fn run<A: Application>(
     let mut p2p = P2pConfig {
         listen_addr: multiaddr(&config.listen)?,
         persistent_peers: config.peers.iter().map(multiaddr).collect::<Result<_, _>>()?,
-        rpc_max_size: bytesize((config.max_block_bytes as u64).saturating_mul(2).max(10 << 20)),
+        rpc_max_size: byte_size((config.max_block_bytes as u64).saturating_mul(2).max(10 << 20)),
         ..Default::default()
     };
     if solo {
@@ -158,7 +158,7 @@ pub async fn run<A: Application>(
             enabled: true,
             status_update_interval: config.sync_status_interval,
             request_timeout: std::time::Duration::from_secs(5),
-            max_response_size: bytesize((config.max_block_bytes as u64).saturating_mul(2).max(10 << 20)),
+            max_response_size: byte_size((config.max_block_bytes as u64).saturating_mul(2).max(10 << 20)),
             ..Default::default()
         },
     };
@@ -252,6 +252,6 @@ pub async fn run<A: Application>(
     })
 }
 
-fn bytesize(n: u64) -> bytesize::ByteSize {
+fn byte_size(n: u64) -> bytesize::ByteSize {
     bytesize::ByteSize::b(n)
 }

@@ -166,6 +166,11 @@ mod tests {
     use malachitebft_app_channel::app::types::core::Round;
     use malachitebft_signing_ed25519::PrivateKey;
 
+    fn test_peer() -> PeerId {
+        let kp = malachitebft_app_channel::app::types::Keypair::ed25519_from_bytes([9u8; 32]).unwrap();
+        PeerId::from_bytes(&kp.public().to_peer_id().to_bytes()).unwrap()
+    }
+
     fn init(len: usize) -> PartInit {
         PartInit {
             height: Height(3),
@@ -185,7 +190,7 @@ mod tests {
         assert_eq!(msgs.len(), 1 + 3 + 1 + 1);
         msgs.reverse();
         let mut s = Streams::new(1 << 20);
-        let peer = PeerId::random();
+        let peer = test_peer();
         let mut out = None;
         for m in msgs {
             assert!(out.is_none());
@@ -203,7 +208,7 @@ mod tests {
         let sig = PrivateKey::from([1; 32]).sign(b"m");
         let block = vec![7u8; CHUNK * 3];
         let mut s = Streams::new(CHUNK);
-        let peer = PeerId::random();
+        let peer = test_peer();
         assert!(split(stream_id(3, 1, 0), init(block.len()), &block, sig)
             .into_iter()
             .all(|m| s.insert(peer, m).is_none()));

@@ -1,7 +1,8 @@
 //! `chorus-consensus`: a small adapter that runs Malachite BFT (arc-malachitebft 0.8.2)
 //! for an application implementing [`Application`]. All Malachite types stay private.
 //!
-//! See README.md for the design.
+//! It must not know anything about blocks or state: values are opaque bytes with a 32-byte id
+//! chosen by the application. Design notes: `docs/consensus.md`.
 
 mod codec;
 mod host;
@@ -35,24 +36,30 @@ use crate::types::{Address, Ctx, KeySigner, KeyVerifier, PubKey, Sig};
 pub struct ValidatorInfo {
     /// ed25519 public key
     pub consensus_key: [u8; 32],
+    /// Voting power.
     pub power: u64,
 }
 
 /// Commit certificate: the precommit signatures (by consensus public key) for `value_id`.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub struct CommitCertificate {
+    /// Decided height.
     pub height: u64,
+    /// Round of the decision.
     pub round: u32,
+    /// Id of the decided value.
     pub value_id: [u8; 32],
     /// `(ed25519 public key, signature over the precommit sign-bytes)`
     pub signatures: Vec<([u8; 32], [u8; 64])>,
 }
 
 impl CommitCertificate {
+    /// Canonical (borsh) encoding.
     pub fn to_bytes(&self) -> Vec<u8> {
-        borsh::to_vec(self).expect("borsh serialization of a certificate cannot fail")
+        borsh::to_vec(self).unwrap_or_default()
     }
 
+    /// Decodes [`CommitCertificate::to_bytes`].
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, Error> {
         borsh::from_slice(bytes).map_err(|e| Error::Decode(e.to_string()))
     }
@@ -135,6 +142,7 @@ pub trait Application: Send + 'static {
     fn history_min_height(&self) -> u64;
 }
 
+/// Where and how to run consensus.
 #[derive(Clone, Debug)]
 pub struct ConsensusConfig {
     /// Home directory (WAL under `home/wal`, own proposals under `home/own_proposals.bin`).
@@ -145,10 +153,12 @@ pub struct ConsensusConfig {
     pub peers: Vec<SocketAddr>,
     /// Minimum time between heights (Malachite `target_time`). Zero disables pacing.
     pub block_time: Duration,
+    /// Node name for logs.
     pub moniker: String,
 }
 
 impl ConsensusConfig {
+    /// Defaults (1 s blocks, no peers) for `home` and `listen`.
     pub fn new(home: PathBuf, listen: SocketAddr) -> Self {
         Self {
             home,
@@ -160,14 +170,19 @@ impl ConsensusConfig {
     }
 }
 
+/// Why consensus could not start or a certificate is unusable.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// The Malachite engine failed.
     #[error("engine error: {0}")]
     Engine(String),
+    /// Files under `home`.
     #[error("io error: {0}")]
     Io(#[from] std::io::Error),
+    /// Bytes that do not decode.
     #[error("decode error: {0}")]
     Decode(String),
+    /// A certificate that does not verify.
     #[error("invalid certificate: {0}")]
     Certificate(String),
 }

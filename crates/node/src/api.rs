@@ -106,6 +106,7 @@ pub fn router(state: ApiState, max_body_bytes: usize) -> Router {
         .route("/v1/state/proof", get(state_proof))
         .route("/v1/validators", get(validators))
         .route("/v1/ws", get(ws))
+        .merge(crate::api_staking::routes())
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .fallback(|| async { ApiError::not_found("no such route") })
         .with_state(state)

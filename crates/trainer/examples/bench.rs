@@ -11,7 +11,12 @@ use chorus_trainer::bench::{BenchOpts, run};
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let has = |f: &str| args.iter().any(|a| a == f);
-    let mut opts = BenchOpts { torch: has("--torch"), torch_setup: has("--setup"), evaluate: !has("--no-eval"), ..BenchOpts::default() };
+    let mut opts = BenchOpts {
+        torch: has("--torch"),
+        torch_setup: has("--setup"),
+        evaluate: !has("--no-eval"),
+        ..BenchOpts::default()
+    };
     if has("--quick") {
         opts.models = vec![(Arch::Mlp, 12_800), (Arch::Cnn, 1_280)];
     }

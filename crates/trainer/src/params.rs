@@ -49,7 +49,7 @@ pub fn from_safetensors(bytes: &[u8], spec: &ModelSpec) -> Result<Vec<f32>> {
     let st = safetensors::SafeTensors::deserialize(bytes)
         .map_err(|e| Error::SafeTensors(e.to_string()))?;
     if let Some(extra) =
-        st.names().into_iter().find(|n| !spec.tensors.iter().any(|t| &t.name == *n))
+        st.names().into_iter().find(|n| !spec.tensors.iter().any(|t| t.name == **n))
     {
         return Err(Error::ParamMismatch(format!("unexpected tensor {extra:?}")));
     }

@@ -182,7 +182,7 @@ struct OptState {
 impl OptState {
     fn new(kind: Optimizer, n: usize) -> Self {
         let (m, v) = match kind {
-            Optimizer::Sgd { momentum, .. } if momentum == 0.0 => (Vec::new(), Vec::new()),
+            Optimizer::Sgd { momentum: 0.0, .. } => (Vec::new(), Vec::new()),
             Optimizer::Sgd { .. } => (vec![0.0; n], Vec::new()),
             Optimizer::Adam { .. } => (vec![0.0; n], vec![0.0; n]),
         };

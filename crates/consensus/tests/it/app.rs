@@ -16,27 +16,27 @@ use chorus_consensus::{Application, CommitCertificate, DoubleSign, ValidatorInfo
 use sha2::{Digest, Sha256};
 
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
-pub struct Block {
-    pub height: u64,
-    pub round: u32,
-    pub proposer: [u8; 32],
-    pub counters: Vec<u64>,
+pub(crate) struct Block {
+    pub(crate) height: u64,
+    pub(crate) round: u32,
+    pub(crate) proposer: [u8; 32],
+    pub(crate) counters: Vec<u64>,
 }
 
-pub fn block_id(bytes: &[u8]) -> [u8; 32] {
+pub(crate) fn block_id(bytes: &[u8]) -> [u8; 32] {
     Sha256::digest(bytes).into()
 }
 
-pub fn hex(b: &[u8]) -> String {
+pub(crate) fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 /// Deterministic consensus secret key of validator `i`.
-pub fn secret(i: usize) -> [u8; 32] {
+pub(crate) fn secret(i: usize) -> [u8; 32] {
     [i as u8 + 1; 32]
 }
 
-pub fn validators(n: usize) -> Vec<ValidatorInfo> {
+pub(crate) fn validators(n: usize) -> Vec<ValidatorInfo> {
     (0..n)
         .map(|i| ValidatorInfo { consensus_key: chorus_consensus::public_key(&secret(i)), power: 10 })
         .collect()
@@ -44,27 +44,27 @@ pub fn validators(n: usize) -> Vec<ValidatorInfo> {
 
 /// What the test observes from the outside (in-process tests).
 #[derive(Default, Debug)]
-pub struct Observed {
-    pub commits: Vec<(u64, [u8; 32], CommitCertificate)>,
-    pub errors: Vec<String>,
-    pub misbehavior: Vec<DoubleSign>,
+pub(crate) struct Observed {
+    pub(crate) commits: Vec<(u64, [u8; 32], CommitCertificate)>,
+    pub(crate) errors: Vec<String>,
+    pub(crate) misbehavior: Vec<DoubleSign>,
 }
 
-pub struct TestApp {
+pub(crate) struct TestApp {
     dir: PathBuf,
     me: [u8; 32],
     vals: Vec<ValidatorInfo>,
     last: u64,
     counters: Vec<u64>,
     proposed: BTreeMap<(u64, u32), Vec<u8>>,
-    pub observed: Arc<Mutex<Observed>>,
+    pub(crate) observed: Arc<Mutex<Observed>>,
 }
 
 fn block_path(dir: &Path, h: u64) -> PathBuf {
     dir.join("blocks").join(format!("{h:012}.bin"))
 }
 
-pub fn read_commits(dir: &Path) -> Vec<(u64, String)> {
+pub(crate) fn read_commits(dir: &Path) -> Vec<(u64, String)> {
     fs::read_to_string(dir.join("commits.log"))
         .unwrap_or_default()
         .lines()
@@ -76,7 +76,8 @@ pub fn read_commits(dir: &Path) -> Vec<(u64, String)> {
 }
 
 impl TestApp {
-    pub fn open(dir: &Path, me: [u8; 32], vals: Vec<ValidatorInfo>) -> Self {
+    /// `secret`: our consensus secret key (the proposer field of our blocks is its public key).
+    pub(crate) fn open(dir: &Path, secret: [u8; 32], vals: Vec<ValidatorInfo>) -> Self {
         fs::create_dir_all(dir.join("blocks")).unwrap();
         let mut last = 0;
         let mut counters = Vec::new();
@@ -94,7 +95,7 @@ impl TestApp {
         }
         Self {
             dir: dir.to_path_buf(),
-            me,
+            me: chorus_consensus::public_key(&secret),
             vals,
             last,
             counters,

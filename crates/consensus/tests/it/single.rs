@@ -5,12 +5,12 @@ use chorus_consensus::{run, ConsensusConfig, Timeouts};
 
 use crate::app::{secret, validators, TestApp};
 
-pub fn free_addr() -> SocketAddr {
+pub(crate) fn free_addr() -> SocketAddr {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     l.local_addr().unwrap()
 }
 
-pub fn fast_timeouts() -> Timeouts {
+pub(crate) fn fast_timeouts() -> Timeouts {
     Timeouts {
         propose: Duration::from_millis(1500),
         prevote: Duration::from_millis(500),
