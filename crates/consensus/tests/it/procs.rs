@@ -45,6 +45,19 @@ fn testnode_entry() {
         cfg.timeouts = fast_timeouts();
         cfg.moniker = format!("node{index}");
         let handle = run(secret(index), cfg, app).await.unwrap();
+        while !handle.is_finished() {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let s = handle.stats();
+            let line = format!(
+                "committed {} timed {} mean_decide_us {} max_decide_us {} extra_rounds {}\n",
+                s.committed,
+                s.timed,
+                s.mean_decide_time().unwrap_or_default().as_micros(),
+                s.decide_time_max.as_micros(),
+                s.extra_rounds
+            );
+            let _ = std::fs::write(home.join("stats.txt"), line);
+        }
         let r = handle.wait().await;
         panic!("consensus stopped: {r:?}");
     });
@@ -179,6 +192,11 @@ fn four_validator_processes_agree_survive_a_crash_and_the_restarted_one_catches_
         });
     }
     eprintln!("4 validators reached height 5 in {:?}", t0.elapsed());
+    std::thread::sleep(Duration::from_millis(300));
+    for n in &nodes {
+        let stats = std::fs::read_to_string(n.home.join("stats.txt")).unwrap_or_default();
+        eprintln!("node{} stats: {}", n.index, stats.trim());
+    }
 
     // kill one: the other three (> 2/3 of the power) keep deciding
     nodes[3].kill();
