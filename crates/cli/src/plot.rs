@@ -126,10 +126,7 @@ pub fn line_chart(
 ) -> eyre::Result<()> {
     let mut cv = Canvas::new();
     let (y_min, y_max) = y_range;
-    let x_max = series
-        .iter()
-        .flat_map(|s| s.points.iter().map(|p| p.0))
-        .fold(1.0f64, f64::max);
+    let x_max = series.iter().flat_map(|s| s.points.iter().map(|p| p.0)).fold(1.0f64, f64::max);
     let pw = (W - LEFT - RIGHT) as f64;
     let ph = (H - TOP - BOTTOM) as f64;
     let to_px = |x: f64, y: f64| -> (i64, i64) {

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)]
 //! Run one validator of a local N-validator network as its own process.
 //!
 //! `cargo run --example node -- <index> <n> [base_port=29500] [home=/tmp/chorus-node] [heights=10]`
@@ -8,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
-use chorus_consensus::{Application, CommitCertificate, ConsensusConfig, ValidatorInfo, public_key, run};
+use chorus_consensus::{
+    Application, CommitCertificate, ConsensusConfig, ValidatorInfo, public_key, run,
+};
 
 struct App {
     vals: Vec<ValidatorInfo>,
@@ -26,7 +29,10 @@ impl Application for App {
         (b, id)
     }
     fn validate(&mut self, height: u64, _r: u32, _p: [u8; 32], block: &[u8]) -> Option<[u8; 32]> {
-        std::str::from_utf8(block).ok()?.starts_with(&format!("block h={height} ")).then(|| Sha256::digest(block).into())
+        std::str::from_utf8(block)
+            .ok()?
+            .starts_with(&format!("block h={height} "))
+            .then(|| Sha256::digest(block).into())
     }
     fn commit(&mut self, block: &[u8], cert: &CommitCertificate) -> Vec<ValidatorInfo> {
         cert.verify(&self.vals).expect("valid certificate");
@@ -60,7 +66,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let heights: usize = args.get(5).map(|s| s.parse()).transpose()?.unwrap_or(10);
 
     let sks: Vec<[u8; 32]> = (0..n).map(|i| [100 + i as u8; 32]).collect();
-    let vals = sks.iter().map(|sk| ValidatorInfo { consensus_key: public_key(sk), power: 1 }).collect();
+    let vals =
+        sks.iter().map(|sk| ValidatorInfo { consensus_key: public_key(sk), power: 1 }).collect();
     let addr = |i: usize| format!("127.0.0.1:{}", base + i as u16).parse().unwrap();
 
     let mut cfg = ConsensusConfig::new(format!("{home}/{idx}").into(), addr(idx));

@@ -5,8 +5,8 @@ use bytes::Bytes;
 
 use malachitebft_app_channel::app::consensus::LivenessMsg;
 use malachitebft_app_channel::app::streaming::StreamMessage;
-use malachitebft_app_channel::app::types::sync::{RawDecidedValue, Request, Response, Status};
 use malachitebft_app_channel::app::types::codec::{Codec, HasEncodedLen};
+use malachitebft_app_channel::app::types::sync::{RawDecidedValue, Request, Response, Status};
 use malachitebft_app_channel::app::types::{ProposedValue, SignedConsensusMsg};
 use malachitebft_core_types::{
     ExtendedCommitCertificate, ExtendedCommitSignature, PolkaCertificate, Round, SignedExtension,
@@ -17,11 +17,11 @@ use malachitebft_sync::ValueResponse;
 use crate::types::{Address, Ctx, Height, ProposalPart, Sig, ValueId};
 
 #[derive(Clone, Copy, Debug, Default)]
-pub struct BorshCodec;
+pub(crate) struct BorshCodec;
 
 #[derive(Debug, thiserror::Error)]
 #[error("codec error: {0}")]
-pub struct CodecError(pub String);
+pub(crate) struct CodecError(pub(crate) String);
 
 impl From<std::io::Error> for CodecError {
     fn from(e: std::io::Error) -> Self {
@@ -147,7 +147,9 @@ impl Codec<Response<Ctx>> for BorshCodec {
                         commit_signatures: v
                             .sigs
                             .into_iter()
-                            .map(|s| ExtendedCommitSignature::new(s.address, s.signature, s.extension))
+                            .map(|s| {
+                                ExtendedCommitSignature::new(s.address, s.signature, s.extension)
+                            })
                             .collect(),
                     },
                 )

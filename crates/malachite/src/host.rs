@@ -14,13 +14,13 @@ use malachitebft_app_channel::app::types::sync::RawDecidedValue;
 use malachitebft_app_channel::app::types::{LocallyProposedValue, PeerId, ProposedValue};
 use malachitebft_app_channel::{AppMsg, Channels, NetworkMsg};
 use malachitebft_core_types::{
-    self as mc, ExtendedCommitCertificate, LinearTimeouts, Round, Validity, ValidatorSet as _,
+    self as mc, ExtendedCommitCertificate, LinearTimeouts, Round, ValidatorSet as _, Validity,
     VoteExtensions,
 };
 
 use crate::types::{
-    proposer_index, parts_digest, Address, Ctx, Height, KeySigner, ProposalPart, PubKey,
-    Validator, ValidatorSet, ValueId,
+    Address, Ctx, Height, KeySigner, ProposalPart, PubKey, Validator, ValidatorSet, ValueId,
+    parts_digest, proposer_index,
 };
 use crate::{Application, CommitCertificate, ValidatorInfo};
 
@@ -64,7 +64,7 @@ struct Stream {
     fin_seq: Option<u64>,
 }
 
-pub struct Host<A: Application> {
+pub(crate) struct Host<A: Application> {
     app: A,
     me: Address,
     signer: KeySigner,
@@ -94,7 +94,7 @@ pub struct Host<A: Application> {
 }
 
 impl<A: Application> Host<A> {
-    pub fn new(
+    pub(crate) fn new(
         app: A,
         me: Address,
         signer: KeySigner,
@@ -150,11 +150,8 @@ impl<A: Application> Host<A> {
     }
 
     fn save_own(&self) {
-        let v: Vec<(u64, u32, Vec<u8>, [u8; 32])> = self
-            .own
-            .iter()
-            .map(|((h, r), (b, id))| (*h, *r, b.clone(), *id))
-            .collect();
+        let v: Vec<(u64, u32, Vec<u8>, [u8; 32])> =
+            self.own.iter().map(|((h, r), (b, id))| (*h, *r, b.clone(), *id)).collect();
         let path = self.own_path();
         let tmp = path.with_extension("tmp");
         let res = borsh::to_vec(&v)
@@ -185,7 +182,12 @@ impl<A: Application> Host<A> {
         parts
     }
 
-    fn stream_messages(&mut self, height: u64, round: u32, parts: &[ProposalPart]) -> Vec<StreamMessage<ProposalPart>> {
+    fn stream_messages(
+        &mut self,
+        height: u64,
+        round: u32,
+        parts: &[ProposalPart],
+    ) -> Vec<StreamMessage<ProposalPart>> {
         self.stream_nonce += 1;
         let mut id = Vec::with_capacity(20);
         id.extend_from_slice(&height.to_be_bytes());
@@ -201,7 +203,10 @@ impl<A: Application> Host<A> {
         msgs
     }
 
-    async fn publish(channels: &Channels<Ctx>, msgs: Vec<StreamMessage<ProposalPart>>) -> Result<(), String> {
+    async fn publish(
+        channels: &Channels<Ctx>,
+        msgs: Vec<StreamMessage<ProposalPart>>,
+    ) -> Result<(), String> {
         for m in msgs {
             channels
                 .network
@@ -213,7 +218,11 @@ impl<A: Application> Host<A> {
     }
 
     /// Returns the complete parts of the stream if this message completed it.
-    fn on_part(&mut self, key: (PeerId, StreamId), msg: StreamMessage<ProposalPart>) -> Option<Vec<ProposalPart>> {
+    fn on_part(
+        &mut self,
+        key: (PeerId, StreamId),
+        msg: StreamMessage<ProposalPart>,
+    ) -> Option<Vec<ProposalPart>> {
         let s = self.streams.entry(key.clone()).or_default();
         match msg.content {
             StreamContent::Data(p) => {
@@ -273,14 +282,8 @@ impl<A: Application> Host<A> {
             Some(id) => (ValueId(id), Validity::Valid),
             None => (ValueId(Sha256::digest(&block).into()), Validity::Invalid),
         };
-        let pv = ProposedValue {
-            height,
-            round,
-            valid_round: Round::Nil,
-            proposer,
-            value: id,
-            validity,
-        };
+        let pv =
+            ProposedValue { height, round, valid_round: Round::Nil, proposer, value: id, validity };
         debug!(height = height.0, round = r, value = %id, ?validity, "received complete proposal");
         if validity == Validity::Valid {
             self.blocks.insert((height.0, id), block);
@@ -328,7 +331,7 @@ impl<A: Application> Host<A> {
         }
     }
 
-    pub async fn run(mut self, mut channels: Channels<Ctx>) -> Result<(), String> {
+    pub(crate) async fn run(mut self, mut channels: Channels<Ctx>) -> Result<(), String> {
         while let Some(msg) = channels.consensus.recv().await {
             match msg {
                 AppMsg::ConsensusReady { reply } => {
@@ -357,7 +360,8 @@ impl<A: Application> Host<A> {
                     for parts in pending {
                         let _ = self.process_parts(parts);
                     }
-                    let mut values = self.undecided.get(&(height.0, r)).cloned().unwrap_or_default();
+                    let mut values =
+                        self.undecided.get(&(height.0, r)).cloned().unwrap_or_default();
                     if let Some((_, id)) = self.own.get(&(height.0, r)) {
                         let id = ValueId(*id);
                         if !values.iter().any(|v| v.value == id) {
@@ -431,7 +435,9 @@ impl<A: Application> Host<A> {
                                 self.next_vs = Some(to_validator_set(&next));
                                 self.last_committed = h;
                             }
-                            None => error!(height = h, value = %certificate.value_id, "decided value's block is unknown"),
+                            None => {
+                                error!(height = h, value = %certificate.value_id, "decided value's block is unknown")
+                            }
                         }
                     }
                     let _ = reply.send(());

@@ -89,10 +89,7 @@ impl CommitCertificate {
                 .ok_or_else(|| Error::Certificate("signer is not a validator".into()))?;
             let key = PubKey::from_bytes(*pk)
                 .ok_or_else(|| Error::Certificate("invalid public key".into()))?;
-            if !key.verify(
-                &self.precommit_sign_bytes(pk),
-                &Sig(ed::Signature::from_bytes(*sig)),
-            ) {
+            if !key.verify(&self.precommit_sign_bytes(pk), &Sig(ed::Signature::from_bytes(*sig))) {
                 return Err(Error::Certificate("invalid signature".into()));
             }
             if seen.insert(*pk) {
@@ -132,8 +129,13 @@ pub trait Application: Send + 'static {
     /// Build a block; must return the same value if asked twice for the same (height, round).
     fn propose(&mut self, height: u64, round: u32) -> (Vec<u8>, [u8; 32]);
     /// Validate a block proposed by `proposer` (ed25519 key); returns its id if valid.
-    fn validate(&mut self, height: u64, round: u32, proposer: [u8; 32], block: &[u8])
-    -> Option<[u8; 32]>;
+    fn validate(
+        &mut self,
+        height: u64,
+        round: u32,
+        proposer: [u8; 32],
+        block: &[u8],
+    ) -> Option<[u8; 32]>;
     /// Commit a decided block. Returns the validator set for the next height.
     fn commit(&mut self, block: &[u8], certificate: &CommitCertificate) -> Vec<ValidatorInfo>;
     /// A previously committed block + certificate (used to serve sync to peers).
@@ -196,11 +198,7 @@ pub struct ConsensusHandle {
 impl ConsensusHandle {
     /// Stop the engine (actors are killed and awaited) and the host loop.
     pub async fn stop(self) {
-        let _ = self
-            .engine
-            .actor
-            .kill_and_wait(Some(Duration::from_secs(5)))
-            .await;
+        let _ = self.engine.actor.kill_and_wait(Some(Duration::from_secs(5))).await;
         self.host.abort();
         self.engine.handle.abort();
         let _ = self.engine.handle.await;
@@ -223,6 +221,7 @@ impl ConsensusHandle {
         }
     }
 
+    /// Whether the host loop has terminated (stopped, aborted or the engine died).
     pub fn is_finished(&self) -> bool {
         self.host.is_finished()
     }
@@ -268,8 +267,7 @@ fn multiaddr(a: &SocketAddr) -> Result<Multiaddr, Error> {
         SocketAddr::V4(v) => format!("/ip4/{}/tcp/{}", v.ip(), v.port()),
         SocketAddr::V6(v) => format!("/ip6/{}/tcp/{}", v.ip(), v.port()),
     };
-    s.parse()
-        .map_err(|e| Error::Engine(format!("bad address {a}: {e}")))
+    s.parse().map_err(|e| Error::Engine(format!("bad address {a}: {e}")))
 }
 
 /// Start the Malachite engine and the host loop driving `app`.
@@ -286,17 +284,13 @@ pub async fn run(
 
     let keypair = Keypair::ed25519_from_bytes(secret_key)
         .map_err(|e| Error::Engine(format!("keypair: {e}")))?;
-    let signer = KeySigner {
-        key: private_key.clone(),
-    };
+    let signer = KeySigner { key: private_key.clone() };
     let peer_id_bytes = keypair.public().to_peer_id().to_bytes();
     let proof = signer
         .sign_validator_proof(pk_bytes.to_vec(), peer_id_bytes)
         .await
         .map_err(|e| Error::Engine(format!("validator proof: {e:?}")))?;
-    let proof_bytes = BorshCodec
-        .encode(&proof)
-        .map_err(|e| Error::Engine(e.to_string()))?;
+    let proof_bytes = BorshCodec.encode(&proof).map_err(|e| Error::Engine(e.to_string()))?;
     let identity = NetworkIdentity::new_validator(
         config.moniker.clone(),
         keypair,
@@ -326,10 +320,7 @@ pub async fn run(
 
     let node_cfg = NodeCfg {
         moniker: config.moniker.clone(),
-        consensus: MConsensusConfig {
-            p2p,
-            ..Default::default()
-        },
+        consensus: MConsensusConfig { p2p, ..Default::default() },
         value_sync: ValueSyncConfig {
             enabled: true,
             status_update_interval: Duration::from_secs(1),
@@ -358,10 +349,7 @@ pub async fn run(
         config.block_time,
     );
     let span = tracing::info_span!("chorus", moniker = %config.moniker);
-    let host = tokio::spawn(tracing::Instrument::instrument(
-        host_state.run(channels),
-        span,
-    ));
+    let host = tokio::spawn(tracing::Instrument::instrument(host_state.run(channels), span));
 
     Ok(ConsensusHandle { engine, host })
 }

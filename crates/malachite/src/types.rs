@@ -19,10 +19,10 @@ use malachitebft_signing_ed25519 as ed;
 
 /// 20-byte validator address = sha256(ed25519 pubkey)[..20].
 #[derive(Copy, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, BorshSerialize, BorshDeserialize)]
-pub struct Address(pub [u8; 20]);
+pub(crate) struct Address(pub(crate) [u8; 20]);
 
 impl Address {
-    pub fn from_public_key(pk: &[u8; 32]) -> Self {
+    pub(crate) fn from_public_key(pk: &[u8; 32]) -> Self {
         let h = Sha256::digest(pk);
         let mut a = [0u8; 20];
         a.copy_from_slice(&h[..20]);
@@ -52,7 +52,7 @@ impl mc::Address for Address {}
 #[derive(
     Copy, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, BorshSerialize, BorshDeserialize,
 )]
-pub struct Height(pub u64);
+pub(crate) struct Height(pub(crate) u64);
 
 impl fmt::Display for Height {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -80,7 +80,7 @@ impl mc::Height for Height {
 
 /// The consensus value is the 32-byte block id; the block bytes travel as proposal parts.
 #[derive(Copy, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, BorshSerialize, BorshDeserialize)]
-pub struct ValueId(pub [u8; 32]);
+pub(crate) struct ValueId(pub(crate) [u8; 32]);
 
 impl fmt::Display for ValueId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -105,7 +105,7 @@ impl mc::Value for ValueId {
 // ---------------------------------------------------------------------------
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Sig(pub ed::Signature);
+pub(crate) struct Sig(pub(crate) ed::Signature);
 
 impl BorshSerialize for Sig {
     fn serialize<W: borsh::io::Write>(&self, w: &mut W) -> borsh::io::Result<()> {
@@ -121,22 +121,22 @@ impl BorshDeserialize for Sig {
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub struct PubKey(pub ed::PublicKey);
+pub(crate) struct PubKey(pub(crate) ed::PublicKey);
 
 impl PubKey {
-    pub fn from_bytes(b: [u8; 32]) -> Option<Self> {
+    pub(crate) fn from_bytes(b: [u8; 32]) -> Option<Self> {
         ed::PublicKey::from_bytes(b).ok().map(PubKey)
     }
-    pub fn bytes(&self) -> [u8; 32] {
+    pub(crate) fn bytes(&self) -> [u8; 32] {
         *self.0.as_bytes()
     }
-    pub fn verify(&self, msg: &[u8], sig: &Sig) -> bool {
+    pub(crate) fn verify(&self, msg: &[u8], sig: &Sig) -> bool {
         self.0.verify(msg, &sig.0).is_ok()
     }
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub struct Scheme;
+pub(crate) struct Scheme;
 
 impl mc::SigningScheme for Scheme {
     type DecodingError = String;
@@ -165,10 +165,10 @@ impl mc::SigningScheme for Scheme {
 // ---------------------------------------------------------------------------
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Validator {
-    pub address: Address,
-    pub public_key: PubKey,
-    pub voting_power: VotingPower,
+pub(crate) struct Validator {
+    pub(crate) address: Address,
+    pub(crate) public_key: PubKey,
+    pub(crate) voting_power: VotingPower,
 }
 
 impl mc::Validator<Ctx> for Validator {
@@ -185,18 +185,15 @@ impl mc::Validator<Ctx> for Validator {
 
 /// Sorted by voting power (descending), then address (ascending).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ValidatorSet {
-    pub validators: Vec<Validator>,
+pub(crate) struct ValidatorSet {
+    pub(crate) validators: Vec<Validator>,
 }
 
 impl ValidatorSet {
-    pub fn new(mut validators: Vec<Validator>) -> Self {
+    pub(crate) fn new(mut validators: Vec<Validator>) -> Self {
         validators.retain(|v| v.voting_power > 0);
-        validators.sort_by(|a, b| {
-            b.voting_power
-                .cmp(&a.voting_power)
-                .then(a.address.cmp(&b.address))
-        });
+        validators
+            .sort_by(|a, b| b.voting_power.cmp(&a.voting_power).then(a.address.cmp(&b.address)));
         validators.dedup_by(|a, b| a.address == b.address);
         Self { validators }
     }
@@ -222,19 +219,19 @@ impl mc::ValidatorSet<Ctx> for ValidatorSet {
 // ---------------------------------------------------------------------------
 
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
-pub struct Vote {
-    pub typ: VoteType,
-    pub height: Height,
-    pub round: Round,
-    pub value: NilOrVal<ValueId>,
-    pub validator_address: Address,
-    pub extension: Option<SignedExtension<Ctx>>,
+pub(crate) struct Vote {
+    pub(crate) typ: VoteType,
+    pub(crate) height: Height,
+    pub(crate) round: Round,
+    pub(crate) value: NilOrVal<ValueId>,
+    pub(crate) validator_address: Address,
+    pub(crate) extension: Option<SignedExtension<Ctx>>,
 }
 
 /// Fixed-layout sign bytes of a vote:
 /// `"chorus/vote/v1" | type(1: 0=prevote,1=precommit) | height(u64 BE) | round(i64 BE)
 ///  | 0 (nil) or 1 ++ id(32) | address(20)`. The extension is not covered (always `()`).
-pub fn vote_sign_bytes(
+pub(crate) fn vote_sign_bytes(
     typ: VoteType,
     height: u64,
     round: i64,
@@ -261,18 +258,12 @@ pub fn vote_sign_bytes(
 }
 
 impl Vote {
-    pub fn to_sign_bytes(&self) -> Vec<u8> {
+    pub(crate) fn to_sign_bytes(&self) -> Vec<u8> {
         let v = match &self.value {
             NilOrVal::Nil => None,
             NilOrVal::Val(id) => Some(&id.0),
         };
-        vote_sign_bytes(
-            self.typ,
-            self.height.0,
-            self.round.as_i64(),
-            v,
-            &self.validator_address.0,
-        )
+        vote_sign_bytes(self.typ, self.height.0, self.round.as_i64(), v, &self.validator_address.0)
     }
 }
 
@@ -302,26 +293,26 @@ impl mc::Vote<Ctx> for Vote {
         self.extension.take()
     }
     fn extend(self, extension: SignedExtension<Ctx>) -> Self {
-        Self {
-            extension: Some(extension),
-            ..self
-        }
+        Self { extension: Some(extension), ..self }
     }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
-pub struct Proposal {
-    pub height: Height,
-    pub round: Round,
-    pub value: ValueId,
-    pub pol_round: Round,
-    pub validator_address: Address,
+pub(crate) struct Proposal {
+    pub(crate) height: Height,
+    pub(crate) round: Round,
+    pub(crate) value: ValueId,
+    pub(crate) pol_round: Round,
+    pub(crate) validator_address: Address,
 }
 
 impl Proposal {
-    pub fn to_sign_bytes(&self) -> Vec<u8> {
+    pub(crate) fn to_sign_bytes(&self) -> Vec<u8> {
         let mut b = b"chorus/proposal/v1".to_vec();
-        b.extend_from_slice(&borsh::to_vec(self).expect("borsh"));
+        // Same bytes as appending `borsh::to_vec(self)`; writing into a `Vec` cannot fail.
+        if let Err(e) = self.serialize(&mut b) {
+            tracing::error!("borsh encoding of a proposal failed: {e}");
+        }
         b
     }
 }
@@ -350,12 +341,8 @@ impl mc::Proposal<Ctx> for Proposal {
 /// Streamed proposal parts: `Init`, `Data` chunks (<= 64 KiB), `Fin` (signature of the proposer
 /// over sha256 of the borsh encoding of all preceding parts).
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
-pub enum ProposalPart {
-    Init {
-        height: Height,
-        round: Round,
-        proposer: Address,
-    },
+pub(crate) enum ProposalPart {
+    Init { height: Height, round: Round, proposer: Address },
     Data(Vec<u8>),
     Fin(Sig),
 }
@@ -370,12 +357,17 @@ impl mc::ProposalPart<Ctx> for ProposalPart {
 }
 
 /// Hash of all non-Fin parts, which the proposer signs in the Fin part.
-pub fn parts_digest(parts: &[ProposalPart]) -> [u8; 32] {
+pub(crate) fn parts_digest(parts: &[ProposalPart]) -> [u8; 32] {
     let mut h = Sha256::new();
     h.update(b"chorus/parts/v1");
     for p in parts {
         if !matches!(p, ProposalPart::Fin(_)) {
-            h.update(borsh::to_vec(p).expect("borsh"));
+            // Same bytes as `borsh::to_vec(p)`; writing into a `Vec` cannot fail.
+            let mut buf = Vec::new();
+            if let Err(e) = p.serialize(&mut buf) {
+                tracing::error!("borsh encoding of a proposal part failed: {e}");
+            }
+            h.update(buf);
         }
     }
     h.finalize().into()
@@ -386,10 +378,10 @@ pub fn parts_digest(parts: &[ProposalPart]) -> [u8; 32] {
 // ---------------------------------------------------------------------------
 
 #[derive(Clone, Copy, Debug, Default)]
-pub struct Ctx;
+pub(crate) struct Ctx;
 
 /// Round-robin proposer: index `(height + round) % n` over the sorted validator set.
-pub fn proposer_index(n: usize, height: u64, round: u32) -> usize {
+pub(crate) fn proposer_index(n: usize, height: u64, round: u32) -> usize {
     ((height as u128 + round as u128) % n as u128) as usize
 }
 
@@ -413,7 +405,11 @@ impl mc::Context for Ctx {
         round: Round,
     ) -> &'a Validator {
         assert!(!vs.validators.is_empty());
-        let r = round.as_u32().expect("round must be defined");
+        // Malachite only asks for the proposer of a defined round.
+        let r = round.as_u32().unwrap_or_else(|| {
+            tracing::error!(%height, "select_proposer called for the nil round; using round 0");
+            0
+        });
         &vs.validators[proposer_index(vs.validators.len(), height.0, r)]
     }
 
@@ -425,13 +421,7 @@ impl mc::Context for Ctx {
         pol_round: Round,
         address: Address,
     ) -> Proposal {
-        Proposal {
-            height,
-            round,
-            value,
-            pol_round,
-            validator_address: address,
-        }
+        Proposal { height, round, value, pol_round, validator_address: address }
     }
 
     fn new_prevote(
@@ -482,7 +472,7 @@ fn ext_scope_bytes(scope: &VoteExtensionScope<Ctx>) -> Vec<u8> {
     b
 }
 
-pub struct KeyVerifier;
+pub(crate) struct KeyVerifier;
 
 #[async_trait]
 impl Verifier<Ctx> for KeyVerifier {
@@ -492,9 +482,7 @@ impl Verifier<Ctx> for KeyVerifier {
         signature: &Sig,
         public_key: &PubKey,
     ) -> Result<VerificationResult, SignError> {
-        Ok(VerificationResult::from_bool(
-            public_key.verify(&vote.to_sign_bytes(), signature),
-        ))
+        Ok(VerificationResult::from_bool(public_key.verify(&vote.to_sign_bytes(), signature)))
     }
 
     async fn verify_signed_proposal(
@@ -503,9 +491,7 @@ impl Verifier<Ctx> for KeyVerifier {
         signature: &Sig,
         public_key: &PubKey,
     ) -> Result<VerificationResult, SignError> {
-        Ok(VerificationResult::from_bool(
-            public_key.verify(&proposal.to_sign_bytes(), signature),
-        ))
+        Ok(VerificationResult::from_bool(public_key.verify(&proposal.to_sign_bytes(), signature)))
     }
 
     async fn verify_signed_vote_extension(
@@ -515,9 +501,7 @@ impl Verifier<Ctx> for KeyVerifier {
         signature: &Sig,
         public_key: &PubKey,
     ) -> Result<VerificationResult, SignError> {
-        Ok(VerificationResult::from_bool(
-            public_key.verify(&ext_scope_bytes(scope), signature),
-        ))
+        Ok(VerificationResult::from_bool(public_key.verify(&ext_scope_bytes(scope), signature)))
     }
 
     async fn verify_validator_proof(
@@ -527,18 +511,16 @@ impl Verifier<Ctx> for KeyVerifier {
         let pk = proof
             .decoded_public_key()
             .map_err(|e| SignError::from_source(format!("invalid public key: {e}")))?;
-        Ok(VerificationResult::from_bool(
-            pk.verify(&proof.preimage(), &proof.signature),
-        ))
+        Ok(VerificationResult::from_bool(pk.verify(&proof.preimage(), &proof.signature)))
     }
 }
 
-pub struct KeySigner {
-    pub key: ed::PrivateKey,
+pub(crate) struct KeySigner {
+    pub(crate) key: ed::PrivateKey,
 }
 
 impl KeySigner {
-    pub fn sign(&self, msg: &[u8]) -> Sig {
+    pub(crate) fn sign(&self, msg: &[u8]) -> Sig {
         Sig(self.key.sign(msg))
     }
 }

@@ -80,7 +80,8 @@ impl Application for ChainApp {
     }
 
     fn commit(&mut self, block: &[u8], certificate: &CommitCertificate) -> Vec<ConsensusValidator> {
-        let stored = StoredCertificate { info: commit_info(certificate), raw: certificate.to_bytes() };
+        let stored =
+            StoredCertificate { info: commit_info(certificate), raw: certificate.to_bytes() };
         match self.ledger.commit(block, stored) {
             Ok(vals) => to_consensus(&vals),
             Err(e) => {

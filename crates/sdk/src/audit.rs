@@ -25,7 +25,7 @@ use serde::Serialize;
 use crate::blobs::{BlobStore, MODELS_NAMESPACE, hash_of};
 use crate::ledger::LedgerSource;
 use crate::task_model::TaskModel;
-use crate::validator::{fetch_update, recompute_accepted};
+use crate::validator::recompute_accepted;
 use crate::{Error, Result};
 
 /// The first thing that did not check out.
@@ -73,7 +73,12 @@ impl fmt::Display for AuditReport {
         write!(
             f,
             "task {}: {} rounds, {} commitments, {} update blobs, {} aggregates, {} reward splits: ",
-            self.task, self.rounds, self.commitments, self.update_blobs, self.aggregates, self.rewards
+            self.task,
+            self.rounds,
+            self.commitments,
+            self.update_blobs,
+            self.aggregates,
+            self.rewards
         )?;
         match &self.discrepancy {
             None => write!(f, "OK"),
@@ -104,7 +109,9 @@ async fn scan_blocks<L: LedgerSource>(ledger: &L, task: TaskId, from: u64) -> Re
             let Ok(sender) = chorus_crypto::recover_tx_sender(stx) else { continue };
             for m in &stx.tx.msgs {
                 match m {
-                    Msg::Learning(LearningMsg::Reveal { task: t, round, update_id, salt, .. }) if *t == task => {
+                    Msg::Learning(LearningMsg::Reveal {
+                        task: t, round, update_id, salt, ..
+                    }) if *t == task => {
                         f.reveals.entry((*round, sender)).or_default().push((*update_id, *salt));
                     }
                     Msg::Learning(
@@ -121,8 +128,15 @@ async fn scan_blocks<L: LedgerSource>(ledger: &L, task: TaskId, from: u64) -> Re
 
 /// Replays task `task` and returns the report (an `Err` only for transport failures or an
 /// unknown task; protocol discrepancies are in the report).
-pub async fn run<L: LedgerSource, B: BlobStore>(ledger: &L, blobs: &B, task: TaskId) -> Result<AuditReport> {
-    let t = ledger.task(task).await?.ok_or_else(|| Error::Inconsistent(format!("unknown task {task}")))?;
+pub async fn run<L: LedgerSource, B: BlobStore>(
+    ledger: &L,
+    blobs: &B,
+    task: TaskId,
+) -> Result<AuditReport> {
+    let t = ledger
+        .task(task)
+        .await?
+        .ok_or_else(|| Error::Inconsistent(format!("unknown task {task}")))?;
     let tm = TaskModel::from_spec(&t.spec)?;
     let versions = ledger.versions(task).await?;
     let found = scan_blocks(ledger, task, t.created_at).await?;
@@ -142,11 +156,23 @@ pub async fn run<L: LedgerSource, B: BlobStore>(ledger: &L, blobs: &B, task: Tas
             let Some(rv) = &c.reveal else { continue };
             let cands = found.reveals.get(&(r, c.participant)).cloned().unwrap_or_default();
             let Some((_, salt)) = cands.iter().find(|(u, _)| *u == rv.update_id) else {
-                fail!(r, Some(c.participant), "reveal_tx", "no Reveal transaction for update {}", rv.update_id);
+                fail!(
+                    r,
+                    Some(c.participant),
+                    "reveal_tx",
+                    "no Reveal transaction for update {}",
+                    rv.update_id
+                );
             };
             let got = update_commitment(&rv.update_id, salt, &c.participant, task, r);
             if got != c.commitment {
-                fail!(r, Some(c.participant), "commitment", "stored {}, recomputed {got}", c.commitment);
+                fail!(
+                    r,
+                    Some(c.participant),
+                    "commitment",
+                    "stored {}, recomputed {got}",
+                    c.commitment
+                );
             }
             rep.commitments += 1;
         }
@@ -154,11 +180,23 @@ pub async fn run<L: LedgerSource, B: BlobStore>(ledger: &L, blobs: &B, task: Tas
         for u in &rd.revealed {
             let bytes = match blobs.get(crate::UPDATES_NAMESPACE, &u.update_id).await {
                 Ok(b) => b,
-                Err(e) => fail!(r, Some(u.participant), "update_blob", "{} unavailable or unverifiable: {e}", u.update_id),
+                Err(e) => fail!(
+                    r,
+                    Some(u.participant),
+                    "update_blob",
+                    "{} unavailable or unverifiable: {e}",
+                    u.update_id
+                ),
             };
             let got = hash_of(&BlobId::of(&bytes));
             if got != u.update_id {
-                fail!(r, Some(u.participant), "update_blob", "id {}, bytes hash to {got}", u.update_id);
+                fail!(
+                    r,
+                    Some(u.participant),
+                    "update_blob",
+                    "id {}, bytes hash to {got}",
+                    u.update_id
+                );
             }
             rep.update_blobs += 1;
         }
@@ -166,12 +204,27 @@ pub async fn run<L: LedgerSource, B: BlobStore>(ledger: &L, blobs: &B, task: Tas
         let Some(out) = &rd.outcome else { continue };
         let (accepted, set_hash) = recompute_accepted(&rd, t.spec.score_threshold);
         if set_hash != out.accepted_set_hash {
-            fail!(r, None, "accepted_set", "stored {}, recomputed {set_hash}", out.accepted_set_hash);
+            fail!(
+                r,
+                None,
+                "accepted_set",
+                "stored {}, recomputed {set_hash}",
+                out.accepted_set_hash
+            );
         }
         // 4. aggregate
         let Some(model_id) = rd.model_id else { continue };
         let Some(base_id) = rd.base_model else { fail!(r, None, "aggregate", "no base model") };
-        let (bytes, st) = match crate::validator::compute_aggregate(blobs, &tm, &base_id, &accepted, state.clone(), None).await {
+        let (bytes, st) = match crate::validator::compute_aggregate(
+            blobs,
+            &tm,
+            &base_id,
+            &accepted,
+            state.clone(),
+            None,
+        )
+        .await
+        {
             Ok(x) => x,
             Err(e) => fail!(r, None, "aggregate", "cannot recompute: {e}"),
         };
@@ -181,7 +234,12 @@ pub async fn run<L: LedgerSource, B: BlobStore>(ledger: &L, blobs: &B, task: Tas
         }
         match blobs.get(MODELS_NAMESPACE, &model_id).await {
             Ok(stored) if stored == bytes => {}
-            Ok(_) => fail!(r, None, "model_blob", "stored model bytes differ from the recomputed aggregate"),
+            Ok(_) => fail!(
+                r,
+                None,
+                "model_blob",
+                "stored model bytes differ from the recomputed aggregate"
+            ),
             Err(e) => fail!(r, None, "model_blob", "model {model_id} unavailable: {e}"),
         }
         if !versions.iter().any(|v| v.round == Some(r) && v.model_id == model_id) {
@@ -192,13 +250,16 @@ pub async fn run<L: LedgerSource, B: BlobStore>(ledger: &L, blobs: &B, task: Tas
         // 5. rewards
         let reward: u128 = t.spec.reward_per_round;
         let split = split_rewards(reward, t.spec.validator_share_bps, &accepted, &out.agreement);
-        let mut want: Vec<(Address, u128)> = split.participants.iter().chain(&split.validators).copied().collect();
+        let mut want: Vec<(Address, u128)> =
+            split.participants.iter().chain(&split.validators).copied().collect();
         let mut got: Vec<(Address, u128)> = Vec::new();
         for h in found.aggregate_txs.get(&r).into_iter().flatten() {
             let Some(rc) = ledger.receipt(h).await? else { continue };
             for e in rc.events.iter().filter(|e| e.kind == "learning.reward") {
                 let (Some(to), Some(amt)) = (e.attr("to"), e.attr("amount")) else { continue };
-                let (Ok(to), Ok(amt)) = (to.parse::<Address>(), amt.parse::<u128>()) else { continue };
+                let (Ok(to), Ok(amt)) = (to.parse::<Address>(), amt.parse::<u128>()) else {
+                    continue;
+                };
                 got.push((to, amt));
             }
         }

@@ -65,14 +65,15 @@ impl MemBlobs {
 impl BlobStore for MemBlobs {
     async fn put(&self, ns: &str, data: Vec<u8>) -> Result<Hash> {
         let id = hash_of(&BlobId::of(&data));
-        let mut m = self.blobs.lock().map_err(|_| Error::Inconsistent("blob map poisoned".into()))?;
+        let mut m =
+            self.blobs.lock().map_err(|_| Error::Inconsistent("blob map poisoned".into()))?;
         m.entry((ns.to_string(), id)).or_insert(data);
         Ok(id)
     }
     async fn get(&self, ns: &str, id: &Hash) -> Result<Vec<u8>> {
         let m = self.blobs.lock().map_err(|_| Error::Inconsistent("blob map poisoned".into()))?;
-        m.get(&(ns.to_string(), *id))
-            .cloned()
-            .ok_or_else(|| Error::Store(chorus_store::Error::Invalid(format!("blob {id} not found"))))
+        m.get(&(ns.to_string(), *id)).cloned().ok_or_else(|| {
+            Error::Store(chorus_store::Error::Invalid(format!("blob {id} not found")))
+        })
     }
 }

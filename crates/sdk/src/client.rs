@@ -132,7 +132,12 @@ impl NodeClient {
         format!("{}/store", self.base)
     }
 
-    async fn request(&self, method: Method, path: &str, body: Option<Vec<u8>>) -> Result<(StatusCode, Bytes)> {
+    async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<(StatusCode, Bytes)> {
         let mut b = Request::builder().method(method).uri(format!("{}{path}", self.base));
         if body.is_some() {
             b = b.header("content-type", "application/octet-stream");
@@ -143,7 +148,8 @@ impl NodeClient {
         let fut = async {
             let resp = self.http.request(req).await.map_err(|e| Error::Transport(e.to_string()))?;
             let status = resp.status();
-            let body = resp.into_body().collect().await.map_err(|e| Error::Transport(e.to_string()))?;
+            let body =
+                resp.into_body().collect().await.map_err(|e| Error::Transport(e.to_string()))?;
             Ok::<_, Error>((status, body.to_bytes()))
         };
         tokio::time::timeout(self.timeout, fut)
@@ -254,7 +260,9 @@ fn api_error(status: StatusCode, body: &[u8]) -> Error {
 fn receipt_ok(r: Receipt) -> Result<Receipt> {
     match &r.result {
         Ok(()) => Ok(r),
-        Err(f) => Err(Error::TxFailed { hash: r.tx_hash, code: f.code, message: f.message.clone() }),
+        Err(f) => {
+            Err(Error::TxFailed { hash: r.tx_hash, code: f.code, message: f.message.clone() })
+        }
     }
 }
 
@@ -314,7 +322,8 @@ impl LedgerSource for NodeClient {
         let Some(b) = self.get_json::<BlockJson>(&format!("/v1/blocks/{height}")).await? else {
             return Ok(None);
         };
-        let raw = hex::decode(b.raw.trim_start_matches("0x")).map_err(|e| Error::Decode(e.to_string()))?;
+        let raw = hex::decode(b.raw.trim_start_matches("0x"))
+            .map_err(|e| Error::Decode(e.to_string()))?;
         borsh::from_slice(&raw).map(Some).map_err(|e| Error::Decode(e.to_string()))
     }
 }

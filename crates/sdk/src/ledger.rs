@@ -31,7 +31,11 @@ pub trait LedgerSource: Send + Sync {
     /// One task.
     fn task(&self, id: TaskId) -> impl Future<Output = Result<Option<TaskView>>> + Send;
     /// One round.
-    fn round(&self, id: TaskId, r: RoundNo) -> impl Future<Output = Result<Option<RoundView>>> + Send;
+    fn round(
+        &self,
+        id: TaskId,
+        r: RoundNo,
+    ) -> impl Future<Output = Result<Option<RoundView>>> + Send;
     /// A task's model versions.
     fn versions(&self, id: TaskId) -> impl Future<Output = Result<Vec<VersionView>>> + Send;
     /// Every registration.

@@ -21,7 +21,7 @@ pub mod task_model;
 pub mod validator;
 pub mod views;
 
-pub use blobs::{BlobStore, MemBlobs, MODELS_NAMESPACE, UPDATES_NAMESPACE};
+pub use blobs::{BlobStore, MODELS_NAMESPACE, MemBlobs, UPDATES_NAMESPACE};
 pub use client::{ChainEvent, NodeClient, TxSender};
 pub use error::Error;
 pub use ledger::LedgerSource;

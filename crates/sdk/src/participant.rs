@@ -13,8 +13,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chorus_crypto::AccountKey;
-use chorus_fl::fixed::Micros;
 use chorus_fl::Update;
+use chorus_fl::fixed::Micros;
 use chorus_trainer::{Dataset, LabelFlip, TrainConfig};
 use chorus_types::learning::{
     Capabilities, Encryption, LearningMsg, RegistryMsg, Role, RoundNo, TaskId, update_commitment,
@@ -137,7 +137,8 @@ pub fn derive_salt(key: &AccountKey, task: TaskId, round: RoundNo) -> Hash {
 }
 
 fn round_seed64(seed: u64, task: TaskId, round: RoundNo) -> u64 {
-    seed ^ task.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ u64::from(round).wrapping_mul(0xD1B5_4A32_D192_ED03)
+    seed ^ task.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        ^ u64::from(round).wrapping_mul(0xD1B5_4A32_D192_ED03)
 }
 
 impl<L: LedgerSource + 'static, B: BlobStore + 'static> Participant<L, B> {
@@ -189,7 +190,8 @@ impl<L: LedgerSource + 'static, B: BlobStore + 'static> Participant<L, B> {
 
     /// Trains and builds this round's update (blocking work runs on the blocking pool).
     async fn make_update(&self, tm: &TaskModel, rd: &RoundView) -> Result<(Update, u64)> {
-        let base_id = rd.base_model.ok_or_else(|| Error::Inconsistent("round without base model".into()))?;
+        let base_id =
+            rd.base_model.ok_or_else(|| Error::Inconsistent("round without base model".into()))?;
         let base = tm.decode(&self.blobs.get(MODELS_NAMESPACE, &base_id).await?)?;
         let mut train = self.cfg.train.clone();
         train.seed = round_seed64(train.seed, rd.task, rd.round);
@@ -209,8 +211,12 @@ impl<L: LedgerSource + 'static, B: BlobStore + 'static> Participant<L, B> {
             let u = Update::from_f32_shared(tm2.spec.clone(), &out.delta, tm2.scale)?;
             let u = match attack {
                 Attack::SignFlip => chorus_fl::attack::sign_flip(&u, Micros::ONE),
-                Attack::Scaled { gamma_micros } => chorus_fl::attack::scaled(&u, Micros(gamma_micros)),
-                Attack::Gaussian { std_micros } => chorus_fl::attack::gaussian(&u, Micros(std_micros), salt.0),
+                Attack::Scaled { gamma_micros } => {
+                    chorus_fl::attack::scaled(&u, Micros(gamma_micros))
+                }
+                Attack::Gaussian { std_micros } => {
+                    chorus_fl::attack::gaussian(&u, Micros(std_micros), salt.0)
+                }
                 _ => u,
             };
             Ok((u, (out.num_examples as u64).max(1)))
@@ -223,7 +229,13 @@ impl<L: LedgerSource + 'static, B: BlobStore + 'static> Participant<L, B> {
         self.progress.set(task, round, rec)
     }
 
-    async fn do_round(&mut self, rd: &RoundView, tm: &TaskModel, enc: &Encryption, report: &mut StepReport) -> Result<()> {
+    async fn do_round(
+        &mut self,
+        rd: &RoundView,
+        tm: &TaskModel,
+        enc: &Encryption,
+        report: &mut StepReport,
+    ) -> Result<()> {
         let me = self.address();
         let (t, r) = (rd.task, rd.round);
         let mut rec = self.progress.get(t, r);
@@ -251,7 +263,11 @@ impl<L: LedgerSource + 'static, B: BlobStore + 'static> Participant<L, B> {
                 let commitment = update_commitment(&update_id, &salt, &me, t, r);
                 let stx = self
                     .sender
-                    .sign(vec![Msg::Learning(LearningMsg::Commit { task: t, round: r, commitment })])
+                    .sign(vec![Msg::Learning(LearningMsg::Commit {
+                        task: t,
+                        round: r,
+                        commitment,
+                    })])
                     .await?;
                 rec.update_id = Some(update_id);
                 rec.salt = Some(salt);

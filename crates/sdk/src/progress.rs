@@ -31,7 +31,8 @@ impl StoredTx {
     }
     /// The signed transaction back.
     pub fn signed(&self) -> Result<SignedTx> {
-        let b = hex::decode(self.raw.trim_start_matches("0x")).map_err(|e| Error::Decode(e.to_string()))?;
+        let b = hex::decode(self.raw.trim_start_matches("0x"))
+            .map_err(|e| Error::Decode(e.to_string()))?;
         borsh::from_slice(&b).map_err(|e| Error::Decode(e.to_string()))
     }
 }
@@ -119,7 +120,8 @@ impl<R: Serialize + DeserializeOwned + Default + Clone> ProgressFile<R> {
         let data = match &path {
             Some(p) if p.exists() => {
                 let b = std::fs::read(p).map_err(|e| io(p, e))?;
-                serde_json::from_slice(&b).map_err(|e| Error::Decode(format!("{}: {e}", p.display())))?
+                serde_json::from_slice(&b)
+                    .map_err(|e| Error::Decode(format!("{}: {e}", p.display())))?
             }
             _ => Progress::default(),
         };
@@ -143,7 +145,8 @@ impl<R: Serialize + DeserializeOwned + Default + Clone> ProgressFile<R> {
         if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
         }
-        let json = serde_json::to_vec_pretty(&self.data).map_err(|e| Error::Decode(e.to_string()))?;
+        let json =
+            serde_json::to_vec_pretty(&self.data).map_err(|e| Error::Decode(e.to_string()))?;
         let tmp = p.with_extension("json.tmp");
         {
             let mut f = std::fs::File::create(&tmp).map_err(|e| io(&tmp, e))?;
@@ -151,5 +154,48 @@ impl<R: Serialize + DeserializeOwned + Default + Clone> ProgressFile<R> {
             f.sync_all().map_err(|e| io(&tmp, e))?;
         }
         std::fs::rename(&tmp, p).map_err(|e| io(p, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_survives_a_restart_and_leaves_no_temp_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.json");
+        let mut f = ProgressFile::<ParticipantRound>::open(Some(path.clone())).unwrap();
+        assert_eq!(f.get(1, 0), ParticipantRound::default());
+        let rec = ParticipantRound {
+            update_id: Some(Hash([1; 32])),
+            num_examples: 7,
+            ..Default::default()
+        };
+        f.set(1, 0, rec.clone()).unwrap();
+        let g = ProgressFile::<ParticipantRound>::open(Some(path.clone())).unwrap();
+        assert_eq!(g.get(1, 0), rec);
+        assert_eq!(g.get(1, 1), ParticipantRound::default());
+        assert!(!path.with_extension("json.tmp").exists());
+    }
+
+    #[test]
+    fn a_corrupt_progress_file_is_an_error_not_a_fresh_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.json");
+        std::fs::write(&path, b"{not json").unwrap();
+        assert!(ProgressFile::<ParticipantRound>::open(Some(path)).is_err());
+    }
+
+    #[test]
+    fn stored_txs_round_trip_to_the_same_signed_bytes() {
+        let key = chorus_crypto::AccountKey::from_seed(b"p");
+        let tx = chorus_types::Tx { chain_id: 1, nonce: 3, fee: 0, msgs: vec![] };
+        let stx = chorus_crypto::sign_tx(&key, tx);
+        let s = StoredTx::new(&stx).unwrap();
+        assert_eq!(s.hash, stx.hash());
+        assert_eq!(s.signed().unwrap(), stx);
+        let bad = StoredTx { raw: "0xzz".into(), ..s };
+        assert!(bad.signed().is_err());
     }
 }

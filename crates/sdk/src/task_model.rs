@@ -46,7 +46,9 @@ fn micros(p: &[i64], i: usize, default: Micros) -> Result<Micros> {
 fn int(p: &[i64], i: usize, default: u32) -> Result<u32> {
     match p.get(i) {
         None => Ok(default),
-        Some(v) => u32::try_from(*v).map_err(|_| Error::Unsupported(format!("bad rule parameter {v}"))),
+        Some(v) => {
+            u32::try_from(*v).map_err(|_| Error::Unsupported(format!("bad rule parameter {v}")))
+        }
     }
 }
 
@@ -63,16 +65,17 @@ pub fn aggregation_rule(r: &RuleSpec) -> Result<AggregationRule> {
         .ok_or_else(|| Error::Unsupported(format!("aggregation rule {:?}", r.id)))?;
     let p = &r.params;
     let rule = match d {
-        AggregationRule::TrimmedMean { trim } => AggregationRule::TrimmedMean { trim: micros(p, 0, trim)? },
+        AggregationRule::TrimmedMean { trim } => {
+            AggregationRule::TrimmedMean { trim: micros(p, 0, trim)? }
+        }
         AggregationRule::Krum { f } => AggregationRule::Krum { f: int(p, 0, f)? },
         AggregationRule::MultiKrum { f, m } => {
             AggregationRule::MultiKrum { f: int(p, 0, f)?, m: int(p, 1, m)? }
         }
         AggregationRule::Bulyan { f } => AggregationRule::Bulyan { f: int(p, 0, f)? },
-        AggregationRule::CenteredClipping { tau, iters } => AggregationRule::CenteredClipping {
-            tau: micros(p, 0, tau)?,
-            iters: int(p, 1, iters)?,
-        },
+        AggregationRule::CenteredClipping { tau, iters } => {
+            AggregationRule::CenteredClipping { tau: micros(p, 0, tau)?, iters: int(p, 1, iters)? }
+        }
         AggregationRule::FedAvgM { server_lr, momentum } => AggregationRule::FedAvgM {
             server_lr: micros(p, 0, server_lr)?,
             momentum: micros(p, 1, momentum)?,
@@ -179,7 +182,8 @@ impl TaskModel {
             .iter()
             .map(|(u, w)| WeightedInput::new(SliceReader(&u.values), (*w).max(1)))
             .collect();
-        let out = agg.aggregate(&self.spec, self.scale, &mut inputs, &AggregateOptions::default())?;
+        let out =
+            agg.aggregate(&self.spec, self.scale, &mut inputs, &AggregateOptions::default())?;
         let model = self.apply_delta(base, &out.aggregate)?;
         Ok((model.to_bytes(), agg.state))
     }
@@ -187,5 +191,74 @@ impl TaskModel {
     /// Fixed-point L2 norm of an update (`⌊√Σq²⌋`, the `norm` of a `Reveal`).
     pub fn norm(u: &Update) -> u64 {
         u.norm_sq().isqrt().min(u128::from(u64::MAX)) as u64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chorus_types::learning::RuleSpec;
+
+    fn tm(rule: &str) -> TaskModel {
+        let arch = Arch::LogReg;
+        TaskModel {
+            arch,
+            spec: Arc::new(arch.param_spec()),
+            scale: FixedScale::default(),
+            rule: aggregation_rule(&rule_spec(rule).unwrap()).unwrap(),
+        }
+    }
+
+    fn delta(tm: &TaskModel, k: i32) -> Update {
+        let n = tm.spec.num_params();
+        let v = (0..n).map(|i| ((i as i32).wrapping_mul(31 + k) % 2001) - 1000 + k * 7).collect();
+        Update::new(tm.spec.clone(), tm.scale, v).unwrap()
+    }
+
+    #[test]
+    fn rule_specs_round_trip_through_the_chain_form() {
+        let r = rule_spec("trimmed-mean:trim=0.1").unwrap();
+        assert_eq!(r, RuleSpec { id: "trimmed_mean".into(), params: vec![100_000] });
+        assert_eq!(
+            aggregation_rule(&r).unwrap(),
+            AggregationRule::TrimmedMean { trim: Micros(100_000) }
+        );
+        assert_eq!(
+            aggregation_rule(&rule_spec("krum:f=1").unwrap()).unwrap(),
+            AggregationRule::Krum { f: 1 }
+        );
+        assert!(aggregation_rule(&RuleSpec { id: "nope".into(), params: vec![] }).is_err());
+        assert!(
+            aggregation_rule(&RuleSpec { id: "trimmed_mean".into(), params: vec![-1] }).is_err()
+        );
+        assert!(aggregation_rule(&RuleSpec { id: "scaffold".into(), params: vec![] }).is_err());
+    }
+
+    #[test]
+    fn aggregate_recomputation_is_byte_identical_across_runs_and_rules() {
+        for rule in ["fedavg", "median", "trimmed-mean:trim=0.2", "krum:f=1", "centered-clipping"] {
+            let m = tm(rule);
+            let (base_bytes, _) = TaskModel::initial_model_blob(Arch::LogReg, 3).unwrap();
+            let base = m.decode(&base_bytes).unwrap();
+            let inputs: Vec<(Update, u64)> =
+                (0..5).map(|k| (delta(&m, k), 100 + k as u64)).collect();
+            let (a, sa) = m.aggregate(&base, &inputs, ServerState::default()).unwrap();
+            let (b, sb) = m.aggregate(&base, &inputs, ServerState::default()).unwrap();
+            assert_eq!(a, b, "{rule}");
+            assert_eq!(sa, sb);
+            assert_ne!(a, base_bytes, "{rule}: the model moved");
+            assert!(m.decode(&a).is_ok());
+        }
+    }
+
+    #[test]
+    fn apply_delta_saturates_and_rejects_wrong_lengths() {
+        let m = tm("fedavg");
+        let n = m.spec.num_params();
+        let base = Update::new(m.spec.clone(), m.scale, vec![i32::MAX; n]).unwrap();
+        let d = Update::new(m.spec.clone(), m.scale, vec![5; n]).unwrap();
+        assert!(m.apply_delta(&base, &d).unwrap().values.iter().all(|v| *v == i32::MAX));
+        let other = Update::new(Arc::new(ModelSpec::flat(3)), m.scale, vec![1, 2, 3]).unwrap();
+        assert!(m.apply_delta(&base, &other).is_err());
     }
 }

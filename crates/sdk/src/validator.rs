@@ -121,12 +121,19 @@ pub fn score_updates(
     let limits = ValidationLimits { max_norm, max_bytes: None };
     let mut out = Vec::with_capacity(updates.len());
     for u in updates {
-        let s = match u.as_deref().map(|b| chorus_fl::validate::validate_bytes(b, &tm.spec, tm.scale, &limits)) {
+        let s = match u
+            .as_deref()
+            .map(|b| chorus_fl::validate::validate_bytes(b, &tm.spec, tm.scale, &limits))
+        {
             Some(Ok(delta)) => {
                 let cand = tm.apply_delta(base, &delta)?;
                 let (l1, _) = loss_of(tm, &cand, data)?;
                 let d = (f64::from(l0) - f64::from(l1)) * 1e6;
-                if d.is_finite() { d.round().clamp(i64::MIN as f64, i64::MAX as f64) as i64 } else { 0 }
+                if d.is_finite() {
+                    d.round().clamp(i64::MIN as f64, i64::MAX as f64) as i64
+                } else {
+                    0
+                }
             }
             _ => 0,
         };
@@ -171,7 +178,8 @@ pub(crate) async fn fetch_update<B: BlobStore>(
 ) -> Result<Vec<u8>> {
     let b = blobs.get(UPDATES_NAMESPACE, id).await?;
     if b.starts_with(b"CHSEAL1\0") {
-        let s = secret.ok_or_else(|| Error::Unsupported("sealed update and no seal secret".into()))?;
+        let s =
+            secret.ok_or_else(|| Error::Unsupported("sealed update and no seal secret".into()))?;
         return Ok(chorus_store::open(&b, s)?);
     }
     Ok(b)
@@ -198,7 +206,12 @@ pub async fn compute_aggregate<B: BlobStore>(
 
 impl<L: LedgerSource + 'static, B: BlobStore + 'static> ValidatorWorker<L, B> {
     /// A worker signing with the validator operator's `key`.
-    pub fn new(ledger: Arc<L>, blobs: Arc<B>, key: AccountKey, cfg: ValidatorConfig) -> Result<Self> {
+    pub fn new(
+        ledger: Arc<L>,
+        blobs: Arc<B>,
+        key: AccountKey,
+        cfg: ValidatorConfig,
+    ) -> Result<Self> {
         let progress = ProgressFile::open(cfg.state_path.clone())?;
         let sender = TxSender::new(ledger.clone(), key, cfg.fee);
         Ok(ValidatorWorker { ledger, blobs, sender, cfg, progress, evals: None })
@@ -238,7 +251,12 @@ impl<L: LedgerSource + 'static, B: BlobStore + 'static> ValidatorWorker<L, B> {
         }
     }
 
-    async fn do_round(&mut self, t: &TaskView, rd: &RoundView, height: u64) -> Result<Option<&'static str>> {
+    async fn do_round(
+        &mut self,
+        t: &TaskView,
+        rd: &RoundView,
+        height: u64,
+    ) -> Result<Option<&'static str>> {
         let me = self.address();
         let (tid, r) = (rd.task, rd.round);
         let mut rec = self.progress.get(tid, r);
@@ -253,21 +271,31 @@ impl<L: LedgerSource + 'static, B: BlobStore + 'static> ValidatorWorker<L, B> {
                     self.submit_stored(stx).await?;
                     return Ok(Some("score_commit"));
                 }
-                let base_id = rd.base_model.ok_or_else(|| Error::Inconsistent("no base model".into()))?;
+                let base_id =
+                    rd.base_model.ok_or_else(|| Error::Inconsistent("no base model".into()))?;
                 let base = tm.decode(&self.blobs.get(MODELS_NAMESPACE, &base_id).await?)?;
                 let mut fetched = Vec::with_capacity(rd.revealed.len());
                 for u in &rd.revealed {
-                    fetched.push(fetch_update(self.blobs.as_ref(), &u.update_id, secret.as_ref()).await.ok());
+                    fetched.push(
+                        fetch_update(self.blobs.as_ref(), &u.update_id, secret.as_ref()).await.ok(),
+                    );
                 }
-                let (tm2, data, max) = (tm.clone(), self.cfg.score_data.clone(), self.cfg.max_update_norm);
-                let scores = tokio::task::spawn_blocking(move || score_updates(&tm2, &base, &fetched, &data, max))
-                    .await
-                    .map_err(|e| Error::Inconsistent(e.to_string()))??;
+                let (tm2, data, max) =
+                    (tm.clone(), self.cfg.score_data.clone(), self.cfg.max_update_norm);
+                let scores = tokio::task::spawn_blocking(move || {
+                    score_updates(&tm2, &base, &fetched, &data, max)
+                })
+                .await
+                .map_err(|e| Error::Inconsistent(e.to_string()))??;
                 let salt = derive_score_salt(self.sender.key(), tid, r);
                 let commitment = score_commitment(&scores, &salt, &me, tid, r);
                 let stx = self
                     .sender
-                    .sign(vec![Msg::Learning(LearningMsg::ScoreCommit { task: tid, round: r, commitment })])
+                    .sign(vec![Msg::Learning(LearningMsg::ScoreCommit {
+                        task: tid,
+                        round: r,
+                        commitment,
+                    })])
                     .await?;
                 rec.scores = Some(scores);
                 rec.salt = Some(salt);
@@ -303,25 +331,33 @@ impl<L: LedgerSource + 'static, B: BlobStore + 'static> ValidatorWorker<L, B> {
                     self.submit_stored(stx).await?;
                     return Ok(Some("aggregate"));
                 }
-                let (accepted, set_hash) = match rec.accepted_set_hash {
-                    Some(_) => recompute_accepted(rd, t.spec.score_threshold),
-                    None => recompute_accepted(rd, t.spec.score_threshold),
-                };
+                let (accepted, set_hash) = recompute_accepted(rd, t.spec.score_threshold);
                 if set_hash != out.accepted_set_hash {
                     rec.abandoned = Some(format!(
                         "accepted set differs: local {set_hash}, chain {}",
                         out.accepted_set_hash
                     ));
                     self.progress.set(tid, r, rec)?;
-                    return Err(Error::Inconsistent("accepted set differs from the chain's".into()));
+                    return Err(Error::Inconsistent(
+                        "accepted set differs from the chain's".into(),
+                    ));
                 }
                 let model_id = match rec.model_id {
                     Some(m) => m,
                     None => {
-                        let base_id = rd.base_model.ok_or_else(|| Error::Inconsistent("no base model".into()))?;
+                        let base_id = rd
+                            .base_model
+                            .ok_or_else(|| Error::Inconsistent("no base model".into()))?;
                         let state = self.prior_state(tid, r);
-                        let (bytes, st) =
-                            compute_aggregate(self.blobs.as_ref(), &tm, &base_id, &accepted, state, secret.as_ref()).await?;
+                        let (bytes, st) = compute_aggregate(
+                            self.blobs.as_ref(),
+                            &tm,
+                            &base_id,
+                            &accepted,
+                            state,
+                            secret.as_ref(),
+                        )
+                        .await?;
                         let id = self.blobs.put(MODELS_NAMESPACE, bytes).await?;
                         rec.model_id = Some(id);
                         rec.accepted_set_hash = Some(set_hash);
@@ -334,9 +370,19 @@ impl<L: LedgerSource + 'static, B: BlobStore + 'static> ValidatorWorker<L, B> {
                 let designated = rd.designated_aggregator == Some(me);
                 let grace_over = height > rd.ends[3];
                 let msg = if proposed {
-                    LearningMsg::AttestAggregate { task: tid, round: r, model_id, accepted_set_hash: set_hash }
+                    LearningMsg::AttestAggregate {
+                        task: tid,
+                        round: r,
+                        model_id,
+                        accepted_set_hash: set_hash,
+                    }
                 } else if designated || grace_over {
-                    LearningMsg::ProposeAggregate { task: tid, round: r, model_id, accepted_set_hash: set_hash }
+                    LearningMsg::ProposeAggregate {
+                        task: tid,
+                        round: r,
+                        model_id,
+                        accepted_set_hash: set_hash,
+                    }
                 } else {
                     return Ok(None);
                 };
@@ -350,9 +396,10 @@ impl<L: LedgerSource + 'static, B: BlobStore + 'static> ValidatorWorker<L, B> {
                 let Some(model_id) = rd.model_id else { return Ok(None) };
                 let model = tm.decode(&self.blobs.get(MODELS_NAMESPACE, &model_id).await?)?;
                 let (tm2, data) = (tm.clone(), self.cfg.eval_data.clone());
-                let (loss, accuracy) = tokio::task::spawn_blocking(move || loss_of(&tm2, &model, &data))
-                    .await
-                    .map_err(|e| Error::Inconsistent(e.to_string()))??;
+                let (loss, accuracy) =
+                    tokio::task::spawn_blocking(move || loss_of(&tm2, &model, &data))
+                        .await
+                        .map_err(|e| Error::Inconsistent(e.to_string()))??;
                 let matches_local = rec.model_id == Some(model_id);
                 if !matches_local {
                     // Another validator's model was finalized: our rule state is not the chain's.
@@ -396,7 +443,9 @@ impl<L: LedgerSource + 'static, B: BlobStore + 'static> ValidatorWorker<L, B> {
                 match self.do_round(&t, &rd, height).await {
                     Ok(Some(what)) => done.push((t.id, r, what)),
                     Ok(None) => {}
-                    Err(e) => tracing::warn!(task = t.id, round = r, "validator {}: {e}", self.address()),
+                    Err(e) => {
+                        tracing::warn!(task = t.id, round = r, "validator {}: {e}", self.address())
+                    }
                 }
             }
         }

@@ -284,7 +284,10 @@ pub fn task_to_view(state: &dyn StateRead, t: &Task) -> Result<TaskView, chorus_
 }
 
 /// Query: a task view.
-pub fn task_view(state: &dyn StateRead, id: TaskId) -> Result<Option<TaskView>, chorus_chain::TxError> {
+pub fn task_view(
+    state: &dyn StateRead,
+    id: TaskId,
+) -> Result<Option<TaskView>, chorus_chain::TxError> {
     learning::task(state, id)?.map(|t| task_to_view(state, &t)).transpose()
 }
 
@@ -324,7 +327,10 @@ fn outcome_view(o: &Outcome) -> OutcomeView {
 }
 
 /// View of a round record plus its selection, commits, scores, reveals and outcome.
-pub fn round_to_view(state: &dyn StateRead, rd: &Round) -> Result<RoundView, chorus_chain::TxError> {
+pub fn round_to_view(
+    state: &dyn StateRead,
+    rd: &Round,
+) -> Result<RoundView, chorus_chain::TxError> {
     let (t, r) = (rd.task, rd.round);
     Ok(RoundView {
         task: t,
@@ -395,7 +401,10 @@ pub fn round_view(
 }
 
 /// Query: a task's versions, oldest first.
-pub fn version_views(state: &dyn StateRead, task: TaskId) -> Result<Vec<VersionView>, chorus_chain::TxError> {
+pub fn version_views(
+    state: &dyn StateRead,
+    task: TaskId,
+) -> Result<Vec<VersionView>, chorus_chain::TxError> {
     Ok(learning::model_versions(state, task)?
         .into_iter()
         .map(|v| VersionView {
@@ -429,6 +438,8 @@ pub fn registration_view(r: &Registration) -> RegistrationView {
 }
 
 /// Query: every registration.
-pub fn registration_views(state: &dyn StateRead) -> Result<Vec<RegistrationView>, chorus_chain::TxError> {
+pub fn registration_views(
+    state: &dyn StateRead,
+) -> Result<Vec<RegistrationView>, chorus_chain::TxError> {
     Ok(learning::participants(state)?.iter().map(registration_view).collect())
 }

@@ -46,7 +46,11 @@ impl Cluster {
     }
 
     pub(crate) fn home(&self, i: usize) -> PathBuf {
-        if self.n == 1 { self.dir.path().to_path_buf() } else { self.dir.path().join(format!("node{i}")) }
+        if self.n == 1 {
+            self.dir.path().to_path_buf()
+        } else {
+            self.dir.path().join(format!("node{i}"))
+        }
     }
 
     pub(crate) fn url(&self, i: usize) -> String {
@@ -148,4 +152,3 @@ pub(crate) fn http(method: &str, url: &str, body: Option<&[u8]>) -> Option<(u16,
     let status: u16 = std::str::from_utf8(&buf[9..12]).ok()?.parse().ok()?;
     Some((status, buf[split + 4..].to_vec()))
 }
-

@@ -13,7 +13,12 @@ fn faucet() -> AccountKey {
 }
 
 fn transfer(chain_id: u64, nonce: u64, to: Address) -> Vec<u8> {
-    let tx = Tx { chain_id, nonce, fee: 1_000, msgs: vec![Msg::Bank(BankMsg::Transfer { to, amount: 7 })] };
+    let tx = Tx {
+        chain_id,
+        nonce,
+        fee: 1_000,
+        msgs: vec![Msg::Bank(BankMsg::Transfer { to, amount: 7 })],
+    };
     sign_tx(&faucet(), tx).encode()
 }
 
@@ -23,14 +28,16 @@ fn one_validator_produces_blocks_and_commits_a_transfer() {
     c.start(0);
     c.wait_height(0, 2, LONG);
     let to = Address([9; 20]);
-    let (code, body) = http("POST", &format!("{}/v1/txs", c.url(0)), Some(&transfer(7777, 0, to))).unwrap();
+    let (code, body) =
+        http("POST", &format!("{}/v1/txs", c.url(0)), Some(&transfer(7777, 0, to))).unwrap();
     assert_eq!(code, 200, "{}", String::from_utf8_lossy(&body));
     let mut balance = String::new();
     for _ in 0..100 {
-        balance = crate::cluster::get(&format!("{}/v1/accounts/{to}", c.url(0))).unwrap()["balance"]
-            .as_str()
-            .unwrap()
-            .to_string();
+        balance =
+            crate::cluster::get(&format!("{}/v1/accounts/{to}", c.url(0))).unwrap()["balance"]
+                .as_str()
+                .unwrap()
+                .to_string();
         if balance == "7" {
             break;
         }
@@ -66,8 +73,12 @@ fn four_validators_agree_survive_a_crash_and_recover_after_kill_all() {
     let to = Address([5; 20]);
     let mut committed = Vec::new();
     for nonce in 0..20 {
-        let (code, body) =
-            http("POST", &format!("{}/v1/txs", c.url(nonce as usize % 4)), Some(&transfer(7777, nonce, to))).unwrap();
+        let (code, body) = http(
+            "POST",
+            &format!("{}/v1/txs", c.url(nonce as usize % 4)),
+            Some(&transfer(7777, nonce, to)),
+        )
+        .unwrap();
         assert_eq!(code, 200, "{}", String::from_utf8_lossy(&body));
         let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
         committed.push(v["hash"].as_str().unwrap().to_string());
@@ -87,7 +98,13 @@ fn four_validators_agree_survive_a_crash_and_recover_after_kill_all() {
         c.kill(i);
     }
     c.start_all();
-    let h = (0..4).map(|i| { c.wait_height(i, 1, LONG); c.height(i).unwrap() }).max().unwrap();
+    let h = (0..4)
+        .map(|i| {
+            c.wait_height(i, 1, LONG);
+            c.height(i).unwrap()
+        })
+        .max()
+        .unwrap();
     for i in 0..4 {
         c.wait_height(i, h + 1, LONG);
     }

@@ -41,13 +41,23 @@ pub(crate) struct LedgerReport {
 
 impl std::fmt::Display for LedgerReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        writeln!(f, "| validators | txs | committed | seconds | tx/s | p50 ms | p99 ms | blocks |")?;
+        writeln!(
+            f,
+            "| validators | txs | committed | seconds | tx/s | p50 ms | p99 ms | blocks |"
+        )?;
         writeln!(f, "|---:|---:|---:|---:|---:|---:|---:|---:|")?;
         for r in &self.rows {
             writeln!(
                 f,
                 "| {} | {} | {} | {:.2} | {:.0} | {:.0} | {:.0} | {} |",
-                r.validators, r.txs, r.committed, r.seconds, r.tx_per_sec, r.p50_ms, r.p99_ms, r.blocks
+                r.validators,
+                r.txs,
+                r.committed,
+                r.seconds,
+                r.tx_per_sec,
+                r.p50_ms,
+                r.p99_ms,
+                r.blocks
             )?;
         }
         Ok(())
@@ -68,7 +78,11 @@ fn sender(i: usize) -> AccountKey {
     AccountKey::from_seed(format!("chorus-bench-sender-{i}").as_bytes())
 }
 
-pub(crate) async fn run(validators: &[usize], txs: usize, senders: usize) -> eyre::Result<LedgerReport> {
+pub(crate) async fn run(
+    validators: &[usize],
+    txs: usize,
+    senders: usize,
+) -> eyre::Result<LedgerReport> {
     let mut rows = Vec::new();
     for &n in validators {
         rows.push(run_one(n, txs, senders).await?);
@@ -134,7 +148,8 @@ async fn run_one(n: usize, txs: usize, senders: usize) -> eyre::Result<LedgerRow
     }
     let submitted: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
     let committed: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
-    let start_height = http::get(&format!("{}/v1/status", urls[0])).await?["height"].as_u64().unwrap_or(0);
+    let start_height =
+        http::get(&format!("{}/v1/status", urls[0])).await?["height"].as_u64().unwrap_or(0);
     let total = senders * per;
     // Watcher.
     let watcher = {
@@ -143,7 +158,9 @@ async fn run_one(n: usize, txs: usize, senders: usize) -> eyre::Result<LedgerRow
         tokio::spawn(async move {
             let mut next = start_height + 1;
             let deadline = Instant::now() + Duration::from_secs(300);
-            while committed.lock().map(|c| c.len()).unwrap_or(0) < total && Instant::now() < deadline {
+            while committed.lock().map(|c| c.len()).unwrap_or(0) < total
+                && Instant::now() < deadline
+            {
                 let Ok(b) = http::get(&format!("{url}/v1/blocks/{next}")).await else {
                     tokio::time::sleep(Duration::from_millis(5)).await;
                     continue;
@@ -188,12 +205,15 @@ async fn run_one(n: usize, txs: usize, senders: usize) -> eyre::Result<LedgerRow
     let com = committed.lock().map_err(|_| eyre!("poisoned"))?.clone();
     let mut lat: Vec<f64> = com
         .iter()
-        .filter_map(|(h, t)| sub.get(h).map(|s| t.saturating_duration_since(*s).as_secs_f64() * 1e3))
+        .filter_map(|(h, t)| {
+            sub.get(h).map(|s| t.saturating_duration_since(*s).as_secs_f64() * 1e3)
+        })
         .collect();
     lat.sort_by(f64::total_cmp);
     let last = com.values().max().copied().unwrap_or(first_submit);
     let seconds = last.saturating_duration_since(first_submit).as_secs_f64().max(1e-9);
-    let pct = |p: f64| lat.get(((lat.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(0.0);
+    let pct =
+        |p: f64| lat.get(((lat.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(0.0);
     Ok(LedgerRow {
         validators: n,
         txs: total,

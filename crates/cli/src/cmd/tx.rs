@@ -59,7 +59,8 @@ enum TxCmd {
 pub(crate) async fn send(signer: &SignerArgs, msgs: Vec<Msg>) -> eyre::Result<serde_json::Value> {
     let key = Home(signer.home.clone()).read_account(&signer.from, &signer.password)?;
     let status = http::get(&format!("{}/v1/status", signer.node)).await?;
-    let chain_id = status["chain_id"].as_u64().ok_or_else(|| eyre!("node status has no chain_id"))?;
+    let chain_id =
+        status["chain_id"].as_u64().ok_or_else(|| eyre!("node status has no chain_id"))?;
     let acct = http::get(&format!("{}/v1/accounts/{}", signer.node, key.address())).await?;
     let nonce = acct["pending_nonce"].as_u64().ok_or_else(|| eyre!("account has no nonce"))?;
     let signed = chorus_crypto::sign_tx(&key, Tx { chain_id, nonce, fee: signer.fee, msgs });
