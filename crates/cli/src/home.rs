@@ -273,8 +273,7 @@ pub fn init(root: &Path, opts: &InitOptions) -> eyre::Result<InitOutput> {
         std::fs::create_dir_all(home.keys())?;
         std::fs::create_dir_all(home.data())?;
         std::fs::write(home.genesis(), serde_json::to_vec_pretty(&genesis)?)?;
-        let mut config = NodeConfig::default();
-        config.moniker = format!("validator-{i}");
+        let mut config = NodeConfig { moniker: format!("validator-{i}"), ..NodeConfig::default() };
         config.api.listen = SocketAddr::from(([127, 0, 0, 1], opts.api_port + 10 * i as u16));
         config.consensus.listen = p2p(i);
         config.consensus.peers = (0..opts.validators).filter(|j| *j != i).map(p2p).collect();

@@ -142,7 +142,7 @@ pub fn line_chart(
         cv.line((LEFT as i64, py), ((W - RIGHT) as i64, py), grey, 1);
         cv.text(8, py - 5, &format!("{:.1}", y), 2, black);
     }
-    let ticks = x_max.min(10.0).max(1.0) as i64;
+    let ticks = x_max.clamp(1.0, 10.0) as i64;
     for i in 0..=ticks {
         let x = x_max * i as f64 / ticks as f64;
         let (px, _) = to_px(x, y_min);

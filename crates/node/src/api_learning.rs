@@ -288,7 +288,10 @@ pub fn task_to_view(state: &dyn StateRead, t: &Task) -> Result<TaskView, chorus_
 }
 
 /// Query: a task view.
-pub fn task_view(state: &dyn StateRead, id: TaskId) -> Result<Option<TaskView>, chorus_chain::TxError> {
+pub fn task_view(
+    state: &dyn StateRead,
+    id: TaskId,
+) -> Result<Option<TaskView>, chorus_chain::TxError> {
     learning::task(state, id)?.map(|t| task_to_view(state, &t)).transpose()
 }
 
@@ -328,7 +331,10 @@ fn outcome_view(o: &Outcome) -> OutcomeView {
 }
 
 /// View of a round record plus its selection, commits, scores, reveals and outcome.
-pub fn round_to_view(state: &dyn StateRead, rd: &Round) -> Result<RoundView, chorus_chain::TxError> {
+pub fn round_to_view(
+    state: &dyn StateRead,
+    rd: &Round,
+) -> Result<RoundView, chorus_chain::TxError> {
     let (t, r) = (rd.task, rd.round);
     Ok(RoundView {
         task: t,
@@ -399,7 +405,10 @@ pub fn round_view(
 }
 
 /// Query: a task's versions, oldest first.
-pub fn version_views(state: &dyn StateRead, task: TaskId) -> Result<Vec<VersionView>, chorus_chain::TxError> {
+pub fn version_views(
+    state: &dyn StateRead,
+    task: TaskId,
+) -> Result<Vec<VersionView>, chorus_chain::TxError> {
     Ok(learning::model_versions(state, task)?
         .into_iter()
         .map(|v| VersionView {
@@ -433,14 +442,19 @@ pub fn registration_view(r: &Registration) -> RegistrationView {
 }
 
 /// Query: every registration.
-pub fn registration_views(state: &dyn StateRead) -> Result<Vec<RegistrationView>, chorus_chain::TxError> {
+pub fn registration_views(
+    state: &dyn StateRead,
+) -> Result<Vec<RegistrationView>, chorus_chain::TxError> {
     Ok(learning::participants(state)?.iter().map(registration_view).collect())
 }
 
-
 type Reply<T> = Result<axum::Json<T>, (axum::http::StatusCode, axum::Json<serde_json::Value>)>;
 
-fn err(status: axum::http::StatusCode, code: u32, msg: impl std::fmt::Display) -> (axum::http::StatusCode, axum::Json<serde_json::Value>) {
+fn err(
+    status: axum::http::StatusCode,
+    code: u32,
+    msg: impl std::fmt::Display,
+) -> (axum::http::StatusCode, axum::Json<serde_json::Value>) {
     (status, axum::Json(serde_json::json!({ "error": msg.to_string(), "code": code })))
 }
 
@@ -464,7 +478,9 @@ async fn query<T: Send + 'static>(
     .map_err(internal)?
 }
 
-async fn get_tasks(axum::extract::State(s): axum::extract::State<crate::api::ApiState>) -> Reply<Vec<TaskView>> {
+async fn get_tasks(
+    axum::extract::State(s): axum::extract::State<crate::api::ApiState>,
+) -> Reply<Vec<TaskView>> {
     Ok(axum::Json(query(s, task_views).await?))
 }
 
@@ -472,7 +488,10 @@ async fn get_task(
     axum::extract::State(s): axum::extract::State<crate::api::ApiState>,
     axum::extract::Path(id): axum::extract::Path<TaskId>,
 ) -> Reply<TaskView> {
-    query(s, move |st| task_view(st, id)).await?.map(axum::Json).ok_or_else(|| not_found(format!("no task {id}")))
+    query(s, move |st| task_view(st, id))
+        .await?
+        .map(axum::Json)
+        .ok_or_else(|| not_found(format!("no task {id}")))
 }
 
 async fn get_round(
@@ -489,14 +508,17 @@ async fn get_versions(
     axum::extract::State(s): axum::extract::State<crate::api::ApiState>,
     axum::extract::Path(id): axum::extract::Path<TaskId>,
 ) -> Reply<Vec<VersionView>> {
-    let v = query(s, move |st| Ok((learning::task(st, id)?.is_some(), version_views(st, id)?))).await?;
+    let v =
+        query(s, move |st| Ok((learning::task(st, id)?.is_some(), version_views(st, id)?))).await?;
     if !v.0 {
         return Err(not_found(format!("no task {id}")));
     }
     Ok(axum::Json(v.1))
 }
 
-async fn get_participants(axum::extract::State(s): axum::extract::State<crate::api::ApiState>) -> Reply<Vec<RegistrationView>> {
+async fn get_participants(
+    axum::extract::State(s): axum::extract::State<crate::api::ApiState>,
+) -> Reply<Vec<RegistrationView>> {
     Ok(axum::Json(query(s, registration_views).await?))
 }
 

@@ -70,6 +70,9 @@ struct Executed {
     bytes: Vec<u8>,
 }
 
+/// A block we proposed: its bytes and hash.
+type Proposal = (Vec<u8>, Hash);
+
 /// Block production and validation over the chain's state.
 pub struct Ledger {
     chain_id: u64,
@@ -82,7 +85,7 @@ pub struct Ledger {
     /// Executed but undecided blocks, by hash; dropped once their height is committed.
     executed: Mutex<BTreeMap<Hash, Executed>>,
     /// Our proposals by (height, round): the engine may ask twice and must get the same value.
-    proposals: Mutex<BTreeMap<(Height, u32), (Vec<u8>, Hash)>>,
+    proposals: Mutex<BTreeMap<(Height, u32), Proposal>>,
 }
 
 fn now_ms() -> u64 {

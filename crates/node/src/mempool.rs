@@ -268,10 +268,10 @@ impl<T: Clone> Mempool<T> {
             }
             bytes += entry.tx.size;
             out.push(entry.tx.clone());
-            if let Some((n, e)) = map.range(nonce + 1..).next() {
-                if *n == nonce + 1 {
-                    heads.insert((std::cmp::Reverse(e.tx.fee), e.seq, addr, *n));
-                }
+            if let Some((n, e)) = map.range(nonce + 1..).next()
+                && *n == nonce + 1
+            {
+                heads.insert((std::cmp::Reverse(e.tx.fee), e.seq, addr, *n));
             }
         }
         out

@@ -120,10 +120,10 @@ async fn run_one(n: usize, txs: usize, senders: usize) -> eyre::Result<LedgerRow
         (0..n).map(|i| format!("http://127.0.0.1:{}", base + 10 * i as u16)).collect();
     let start_wait = Instant::now();
     loop {
-        if let Ok(s) = http::get(&format!("{}/v1/status", urls[0])).await {
-            if s["height"].as_u64().unwrap_or(0) >= 2 {
-                break;
-            }
+        if let Ok(s) = http::get(&format!("{}/v1/status", urls[0])).await
+            && s["height"].as_u64().unwrap_or(0) >= 2
+        {
+            break;
         }
         if start_wait.elapsed() > Duration::from_secs(120) {
             bail!("network did not start; see logs under {}", dir.path().display());
