@@ -93,7 +93,9 @@ pub(crate) async fn run(
 async fn run_one(n: usize, txs: usize, senders: usize) -> eyre::Result<LedgerRow> {
     let dir = tempfile::tempdir()?;
     let keys: Vec<AccountKey> = (0..senders).map(sender).collect();
-    let base = 36_000 + (std::process::id() % 500) as u16 * 40;
+    // A distinct port range per run, so a second configuration never races the first one's
+    // sockets.
+    let base = 36_000 + (std::process::id() % 200) as u16 * 100 + n as u16 * 20;
     let opts = InitOptions {
         validators: n,
         seed: Some(format!("bench-{n}")),
