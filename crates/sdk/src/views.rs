@@ -1,6 +1,5 @@
-//! JSON views of the chain's learning and registry records, as served by the node under
-//! `/v1/learning/…` and `/v1/registry/…` (`crates/node/src/api_learning.rs` produces the same
-//! shape). `u128` amounts and weights are decimal strings; phases and statuses are their
+//! JSON views of the chain's learning and registry records, in the shape the node will serve
+//! under `/v1/learning/…` and `/v1/registry/…` (routes not wired yet; see docs/STATUS.md). `u128` amounts and weights are decimal strings; phases and statuses are their
 //! `as_str()` forms. [`task_view`] / [`round_view`] / … build them from any state snapshot with the
 //! chain's query functions, so the in-memory [`crate::ledger::MemLedger`] and the node agree.
 
