@@ -59,31 +59,9 @@ pub fn wide_mul(a: u128, b: u128) -> (u128, u128) {
 }
 
 /// `floor(a · b / d)` exactly (256-bit intermediate); `None` if `d == 0` or the result does not
-/// fit in `u128`.
+/// fit in `u128`. One implementation for the whole chain: [`chorus_types::staking::mul_div`].
 pub fn mul_div(a: u128, b: u128, d: u128) -> Option<u128> {
-    if d == 0 {
-        return None;
-    }
-    if let Some(p) = a.checked_mul(b) {
-        return Some(p / d);
-    }
-    let (hi, lo) = wide_mul(a, b);
-    if hi >= d {
-        return None;
-    }
-    // Long division of (hi, lo) by d, one bit at a time.
-    let mut rem = hi;
-    let mut q: u128 = 0;
-    for i in (0..128).rev() {
-        let carry = rem >> 127;
-        rem = (rem << 1) | ((lo >> i) & 1);
-        q <<= 1;
-        if carry == 1 || rem >= d {
-            rem = rem.wrapping_sub(d);
-            q |= 1;
-        }
-    }
-    Some(q)
+    chorus_types::staking::mul_div(a, b, d)
 }
 
 /// The seed of a round:
