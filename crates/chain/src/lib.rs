@@ -20,6 +20,7 @@ mod error;
 pub mod invariants;
 pub mod state;
 pub mod state_key;
+pub mod views;
 
 pub use block::{BlockContext, BlockError, BlockOutcome, execute_block};
 pub use check::{VerifiedTx, account_nonce, check_stateful, check_stateless};

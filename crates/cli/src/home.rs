@@ -205,7 +205,8 @@ pub struct InitOutput {
     pub faucet: AccountKey,
 }
 
-fn secret_from(seed: &Option<String>, label: &str) -> eyre::Result<[u8; 32]> {
+/// The secret behind key `label` of a network initialised with `seed` (random without one).
+pub fn derive_secret(seed: &Option<String>, label: &str) -> eyre::Result<[u8; 32]> {
     match seed {
         Some(s) => Ok(chorus_types::keccak256(format!("chorus-init/{s}/{label}").as_bytes())),
         None => {
@@ -236,14 +237,14 @@ pub fn init(root: &Path, opts: &InitOptions) -> eyre::Result<InitOutput> {
     } else {
         (0..opts.validators).map(|i| Home(root.join(format!("node{i}")))).collect()
     };
-    let faucet = AccountKey::from_bytes(&secret_from(&opts.seed, "faucet")?)
+    let faucet = AccountKey::from_bytes(&derive_secret(&opts.seed, "faucet")?)
         .map_err(|e| eyre!("faucet key: {e}"))?;
     let mut validators = Vec::new();
     let mut consensus_keys = Vec::new();
     let mut operators = Vec::new();
     for i in 0..opts.validators {
-        let ck = ConsensusKey::from_bytes(&secret_from(&opts.seed, &format!("consensus/{i}"))?);
-        let op = AccountKey::from_bytes(&secret_from(&opts.seed, &format!("operator/{i}"))?)
+        let ck = ConsensusKey::from_bytes(&derive_secret(&opts.seed, &format!("consensus/{i}"))?);
+        let op = AccountKey::from_bytes(&derive_secret(&opts.seed, &format!("operator/{i}"))?)
             .map_err(|e| eyre!("operator key: {e}"))?;
         validators.push(GenesisValidator {
             operator: op.address(),

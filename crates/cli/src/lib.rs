@@ -23,6 +23,10 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Run a local network and a whole federated training task on it (the main job).
+    Devnet(cmd::devnet::DevnetArgs),
+    /// Replay a task from the ledger and the blob store and check every hash.
+    Audit(cmd::audit::AuditArgs),
     /// Write genesis, keys and configuration for a 1- or N-validator network.
     Init(cmd::init::InitArgs),
     /// Manage account keys (Ethereum keystore v3).
@@ -51,6 +55,8 @@ pub fn run() -> ExitCode {
     let cli = Cli::parse();
     init_tracing();
     let result = match cli.cmd {
+        Command::Devnet(a) => cmd::devnet::run(a),
+        Command::Audit(a) => cmd::audit::run(a),
         Command::Init(a) => cmd::init::run(a),
         Command::Keys(a) => cmd::keys::run(a),
         Command::Node(a) => cmd::node::run(a),

@@ -107,6 +107,7 @@ pub fn router(state: ApiState, max_body_bytes: usize) -> Router {
         .route("/v1/validators", get(validators))
         .route("/v1/ws", get(ws))
         .merge(crate::api_staking::routes())
+        .merge(crate::api_learning::routes())
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .fallback(|| async { ApiError::not_found("no such route") })
         .with_state(state)
@@ -487,6 +488,17 @@ pub fn openapi() -> Value {
             "/v1/state/proof": path("State proof (inclusion or exclusion) for a raw key", json!([p("key", "query"), p("height", "query")])),
             "/v1/validators": path("Active validator set", json!([])),
             "/v1/ws": path("WebSocket stream of events (new_block, tx_result)", json!([])),
+            "/v1/staking/validators": path("Every staking validator", json!([])),
+            "/v1/staking/validators/{addr}": path("One validator with liveness and rewards", json!([p("addr", "path")])),
+            "/v1/delegator/{addr}/delegations": path("Delegations, unbondings, redelegations", json!([p("addr", "path")])),
+            "/v1/delegator/{addr}/rewards": path("Pending delegation rewards", json!([p("addr", "path")])),
+            "/v1/gov/proposals": path("Governance proposals", json!([])),
+            "/v1/gov/proposals/{id}": path("One governance proposal", json!([p("id", "path")])),
+            "/v1/learning/tasks": path("Every training task", json!([])),
+            "/v1/learning/tasks/{id}": path("One task", json!([p("id", "path")])),
+            "/v1/learning/tasks/{id}/rounds/{round}": path("One round: selection, commits, reveals, scores, outcome", json!([p("id", "path"), p("round", "path")])),
+            "/v1/learning/tasks/{id}/versions": path("Model versions of a task", json!([p("id", "path")])),
+            "/v1/registry/participants": path("Registered participants and workers", json!([])),
         },
         "components": {"schemas": {"Error": {"type": "object", "properties": {
             "error": {"type": "string"}, "code": {"type": "integer"}}, "required": ["error", "code"]}}}

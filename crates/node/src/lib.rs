@@ -6,6 +6,7 @@
 //! in `chorus-chain`; this crate only moves bytes between the engine, the store and clients.
 
 pub mod api;
+pub mod api_learning;
 pub mod api_staking;
 pub mod app;
 pub mod config;

@@ -77,3 +77,56 @@ impl BlobStore for MemBlobs {
         })
     }
 }
+
+/// Blobs replicated over several stores (e.g. every validator's node): a put goes to every
+/// endpoint and succeeds when at least one accepted it (failures are logged); a get tries the
+/// endpoints in order and verifies what it reads against the id.
+pub struct Replicated {
+    each: Vec<(String, StoreClient)>,
+    reader: StoreClient,
+}
+
+impl std::fmt::Debug for Replicated {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.each.iter().map(|(e, _)| e)).finish()
+    }
+}
+
+impl Replicated {
+    /// A replicated store over `endpoints` (store base URLs, e.g. `http://host:port/store`).
+    pub fn new(endpoints: Vec<String>) -> Result<Replicated> {
+        let opts = chorus_store::ClientOptions::default;
+        let each = endpoints
+            .iter()
+            .map(|e| Ok((e.clone(), StoreClient::new(vec![e.clone()], opts())?)))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Replicated { each, reader: StoreClient::new(endpoints, opts())? })
+    }
+}
+
+impl BlobStore for Replicated {
+    async fn put(&self, ns: &str, data: Vec<u8>) -> Result<Hash> {
+        let data = bytes::Bytes::from(data);
+        let puts = self.each.iter().map(|(_, c)| c.put(ns, data.clone()));
+        let results = futures_util::future::join_all(puts).await;
+        let mut ok = None;
+        let mut last_err = None;
+        for ((endpoint, _), r) in self.each.iter().zip(results) {
+            match r {
+                Ok(id) => ok = Some(hash_of(&id)),
+                Err(e) => {
+                    tracing::warn!(%endpoint, "blob put failed: {e}");
+                    last_err = Some(e);
+                }
+            }
+        }
+        match (ok, last_err) {
+            (Some(id), _) => Ok(id),
+            (None, Some(e)) => Err(e.into()),
+            (None, None) => Err(Error::Inconsistent("no blob store endpoints".into())),
+        }
+    }
+    async fn get(&self, ns: &str, id: &Hash) -> Result<Vec<u8>> {
+        Ok(self.reader.get(ns, &blob_id(id)).await?)
+    }
+}

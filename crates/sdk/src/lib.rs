@@ -19,7 +19,7 @@ pub mod participant;
 pub mod progress;
 pub mod task_model;
 pub mod validator;
-pub mod views;
+pub use chorus_chain::views;
 
 pub use blobs::{BlobStore, MODELS_NAMESPACE, MemBlobs, UPDATES_NAMESPACE};
 pub use client::{ChainEvent, NodeClient, TxSender};

@@ -8,6 +8,7 @@
 //! `keccak256("chorus/salt" ‖ secret key ‖ task(u64 BE) ‖ round(u32 BE))`, so it is
 //! reproducible even if the progress file is lost after the commit.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -54,11 +55,84 @@ pub enum Attack {
     LabelFlip,
     /// Trains nothing: sends an all-zero update (claims its examples anyway).
     FreeRider,
+    /// ALIE (Baruch et al. 2019): `μ − z·σ` of the round's honest updates, seen through a
+    /// [`Collusion`] (z in micro-units).
+    Alie {
+        /// z, micro-units.
+        z_micros: u64,
+    },
+    /// Inner-product manipulation (Xie et al. 2019): `−ε · μ` of the honest updates.
+    Ipm {
+        /// ε, micro-units.
+        eps_micros: u64,
+    },
+    /// Min-Max (Shejwalkar & Houmansadr 2021) against the honest updates.
+    MinMax,
+}
+
+impl Attack {
+    /// Whether the attack needs the round's honest updates (a [`Collusion`]).
+    pub fn needs_collusion(&self) -> bool {
+        matches!(self, Attack::Alie { .. } | Attack::Ipm { .. } | Attack::MinMax)
+    }
+}
+
+/// What colluding attackers know in a simulation: every honest update of a round, deposited by
+/// the simulated participants right after local training. This is the omniscient threat model
+/// of the robust-aggregation literature; on a real network commit-reveal keeps other
+/// participants' updates hidden until the commit window closes, so real attackers know less.
+#[derive(Debug, Default)]
+pub struct Collusion {
+    wait: Duration,
+    pool: std::sync::Mutex<BTreeMap<(TaskId, RoundNo), BTreeMap<chorus_types::Address, Update>>>,
+    notify: tokio::sync::Notify,
+}
+
+impl Collusion {
+    /// An empty pool; attackers wait at most `wait` for the honest updates of a round.
+    pub fn new(wait: Duration) -> Collusion {
+        Collusion { wait, ..Collusion::default() }
+    }
+
+    /// Records `who`'s honest update of `(task, round)` (older rounds are dropped).
+    pub fn share(&self, task: TaskId, round: RoundNo, who: chorus_types::Address, u: Update) {
+        if let Ok(mut p) = self.pool.lock() {
+            p.retain(|(t, r), _| *t != task || *r + 1 >= round);
+            p.entry((task, round)).or_default().insert(who, u);
+        }
+        self.notify.notify_waiters();
+    }
+
+    /// The honest updates of `(task, round)` once `expected` are pooled, or whatever is there
+    /// after the pool's wait.
+    pub async fn honest_updates(
+        &self,
+        task: TaskId,
+        round: RoundNo,
+        expected: usize,
+    ) -> Vec<Update> {
+        let end = tokio::time::Instant::now() + self.wait;
+        loop {
+            let notified = self.notify.notified();
+            let have: Vec<Update> = self
+                .pool
+                .lock()
+                .map(|p| p.get(&(task, round)).map(|m| m.values().cloned().collect()))
+                .ok()
+                .flatten()
+                .unwrap_or_default();
+            if have.len() >= expected || tokio::time::Instant::now() >= end {
+                return have;
+            }
+            let _ = tokio::time::timeout_at(end, notified).await;
+        }
+    }
 }
 
 impl std::str::FromStr for Attack {
     type Err = Error;
-    /// `none`, `sign-flip`, `scaled[:γ]`, `gaussian[:std]`, `label-flip`, `free-rider`.
+    /// `none`, `sign-flip`, `scaled[:γ]`, `gaussian[:std]`, `label-flip`, `free-rider`,
+    /// `alie[:z]`, `ipm[:ε]`, `min-max`.
     fn from_str(s: &str) -> Result<Attack> {
         let (name, arg) = s.split_once(':').map_or((s, None), |(a, b)| (a, Some(b)));
         let num = |d: u64| -> Result<u64> {
@@ -73,6 +147,9 @@ impl std::str::FromStr for Attack {
             "gaussian" => Attack::Gaussian { std_micros: num(1_000_000)? },
             "label-flip" => Attack::LabelFlip,
             "free-rider" => Attack::FreeRider,
+            "alie" => Attack::Alie { z_micros: num(1_000_000)? },
+            "ipm" => Attack::Ipm { eps_micros: num(500_000)? },
+            "min-max" => Attack::MinMax,
             other => return Err(Error::Unsupported(format!("attack {other:?}"))),
         })
     }
@@ -85,6 +162,9 @@ pub struct ParticipantConfig {
     pub train: TrainConfig,
     /// Byzantine behaviour.
     pub attack: Attack,
+    /// Shared knowledge of a simulation: every participant deposits its honest update here and
+    /// colluding attacks ([`Attack::needs_collusion`]) read it.
+    pub collusion: Option<Arc<Collusion>>,
     /// Registry bond posted when not yet registered.
     pub bond: Amount,
     /// Fee per transaction.
@@ -100,6 +180,7 @@ impl Default for ParticipantConfig {
         ParticipantConfig {
             train: TrainConfig::default(),
             attack: Attack::None,
+            collusion: None,
             bond: 1_000,
             fee: 0,
             state_path: None,
@@ -124,6 +205,12 @@ pub struct Participant<L, B> {
     cfg: ParticipantConfig,
     progress: ProgressFile<ParticipantRound>,
     register_tx: Option<Hash>,
+}
+
+/// The X25519 key a participant registers for sealed delivery to it, derived from its account
+/// key: `keccak256("chorus/x25519" ‖ secret key)`.
+pub fn derive_seal_secret(key: &AccountKey) -> chorus_store::SealSecretKey {
+    chorus_store::SealSecretKey(keccak256(&[b"chorus/x25519".as_slice(), &key.to_bytes()].concat()))
 }
 
 /// The reproducible commitment salt of `key` for `(task, round)`.
@@ -177,10 +264,19 @@ impl<L: LedgerSource + 'static, B: BlobStore + 'static> Participant<L, B> {
                 Some(_) => self.register_tx = None,
             }
         }
+        let capabilities = Capabilities {
+            device: chorus_types::learning::DeviceFacts {
+                cpu_cores: std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
+                ..Default::default()
+            },
+            max_model_bytes: 1 << 30,
+            datasets: vec![self.data.name.clone()],
+            x25519_public_key: derive_seal_secret(self.sender.key()).public().0,
+        };
         let msg = Msg::Registry(RegistryMsg::Register {
             role: Role::Participant,
             bond: self.cfg.bond,
-            capabilities: Capabilities::default(),
+            capabilities,
         });
         let h = self.sender.send(vec![msg]).await?;
         self.register_tx = Some(h);
@@ -200,7 +296,7 @@ impl<L: LedgerSource + 'static, B: BlobStore + 'static> Participant<L, B> {
         }
         let (data, tm2, attack) = (self.data.clone(), tm.clone(), self.cfg.attack.clone());
         let salt = derive_salt(self.sender.key(), rd.task, rd.round);
-        tokio::task::spawn_blocking(move || -> Result<(Update, u64)> {
+        let (u, n) = tokio::task::spawn_blocking(move || -> Result<(Update, u64)> {
             let n = data.len() as u64;
             if attack == Attack::FreeRider {
                 return Ok((Update::zeros(tm2.spec.clone(), tm2.scale), n.max(1)));
@@ -222,7 +318,32 @@ impl<L: LedgerSource + 'static, B: BlobStore + 'static> Participant<L, B> {
             Ok((u, (out.num_examples as u64).max(1)))
         })
         .await
-        .map_err(|e| Error::Inconsistent(format!("training task: {e}")))?
+        .map_err(|e| Error::Inconsistent(format!("training task: {e}")))??;
+        let Some(collusion) = &self.cfg.collusion else {
+            if self.cfg.attack.needs_collusion() {
+                return Err(Error::Unsupported(format!(
+                    "attack {:?} needs a collusion pool",
+                    self.cfg.attack
+                )));
+            }
+            return Ok((u, n));
+        };
+        if self.cfg.attack == Attack::None || self.cfg.attack.needs_collusion() {
+            collusion.share(rd.task, rd.round, self.address(), u.clone());
+        }
+        if !self.cfg.attack.needs_collusion() {
+            return Ok((u, n));
+        }
+        // Wait for the round's other selected participants (bounded: the commit must still fit).
+        let honest = collusion.honest_updates(rd.task, rd.round, rd.selected as usize).await;
+        let attack = self.cfg.attack.clone();
+        let crafted = match attack {
+            Attack::Alie { z_micros } => chorus_fl::attack::alie(&honest, Micros(z_micros)),
+            Attack::Ipm { eps_micros } => chorus_fl::attack::ipm(&honest, Micros(eps_micros)),
+            Attack::MinMax => chorus_fl::attack::min_max(&honest),
+            _ => None,
+        };
+        Ok((crafted.unwrap_or(u), n))
     }
 
     async fn persist(&mut self, task: TaskId, round: RoundNo, rec: ParticipantRound) -> Result<()> {

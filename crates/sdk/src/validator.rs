@@ -91,6 +91,8 @@ pub struct ValidatorWorker<L, B> {
     cfg: ValidatorConfig,
     progress: ProgressFile<ValidatorRound>,
     evals: Option<mpsc::UnboundedSender<RoundEval>>,
+    /// Per task, the first round that may still need evaluating.
+    eval_from: std::collections::BTreeMap<TaskId, RoundNo>,
 }
 
 fn derive_score_salt(key: &AccountKey, task: TaskId, round: RoundNo) -> Hash {
@@ -109,16 +111,35 @@ fn loss_of(tm: &TaskModel, model: &Update, data: &Dataset) -> Result<(f32, f32)>
     Ok((r.loss, r.accuracy))
 }
 
-/// Scores `updates` (already fetched, `None` = unavailable) against `base` on `data`.
+/// How a task's `score_rule` is read: `validity` scores every well-formed update 1 (so the
+/// aggregation rule alone decides robustness); anything else (`loss_delta`) is the loss reduction.
+pub fn scores_validity_only(rule_id: &str) -> bool {
+    rule_id == "validity"
+}
+
+/// Scores `updates` (already fetched, `None` = unavailable) against `base` on `data` with the
+/// task's score rule (see [`scores_validity_only`]).
 pub fn score_updates(
     tm: &TaskModel,
     base: &Update,
     updates: &[Option<Vec<u8>>],
     data: &Dataset,
     max_norm: Option<Micros>,
+    score_rule: &str,
 ) -> Result<Vec<i64>> {
-    let (l0, _) = loss_of(tm, base, data)?;
     let limits = ValidationLimits { max_norm, max_bytes: None };
+    if scores_validity_only(score_rule) {
+        return Ok(updates
+            .iter()
+            .map(|u| {
+                let valid = u.as_deref().is_some_and(|b| {
+                    chorus_fl::validate::validate_bytes(b, &tm.spec, tm.scale, &limits).is_ok()
+                });
+                i64::from(valid)
+            })
+            .collect());
+    }
+    let (l0, _) = loss_of(tm, base, data)?;
     let mut out = Vec::with_capacity(updates.len());
     for u in updates {
         let s = match u
@@ -214,7 +235,15 @@ impl<L: LedgerSource + 'static, B: BlobStore + 'static> ValidatorWorker<L, B> {
     ) -> Result<Self> {
         let progress = ProgressFile::open(cfg.state_path.clone())?;
         let sender = TxSender::new(ledger.clone(), key, cfg.fee);
-        Ok(ValidatorWorker { ledger, blobs, sender, cfg, progress, evals: None })
+        Ok(ValidatorWorker {
+            ledger,
+            blobs,
+            sender,
+            cfg,
+            progress,
+            evals: None,
+            eval_from: Default::default(),
+        })
     }
 
     /// Reports every evaluated finalized model on `tx`.
@@ -282,8 +311,9 @@ impl<L: LedgerSource + 'static, B: BlobStore + 'static> ValidatorWorker<L, B> {
                 }
                 let (tm2, data, max) =
                     (tm.clone(), self.cfg.score_data.clone(), self.cfg.max_update_norm);
+                let rule = t.spec.score_rule.id.clone();
                 let scores = tokio::task::spawn_blocking(move || {
-                    score_updates(&tm2, &base, &fetched, &data, max)
+                    score_updates(&tm2, &base, &fetched, &data, max, &rule)
                 })
                 .await
                 .map_err(|e| Error::Inconsistent(e.to_string()))??;
@@ -394,12 +424,16 @@ impl<L: LedgerSource + 'static, B: BlobStore + 'static> ValidatorWorker<L, B> {
             }
             "finalized" if !rec.evaluated => {
                 let Some(model_id) = rd.model_id else { return Ok(None) };
-                let model = tm.decode(&self.blobs.get(MODELS_NAMESPACE, &model_id).await?)?;
-                let (tm2, data) = (tm.clone(), self.cfg.eval_data.clone());
-                let (loss, accuracy) =
+                // Only a worker that reports evaluations spends time on them.
+                let (loss, accuracy) = if self.evals.is_some() {
+                    let model = tm.decode(&self.blobs.get(MODELS_NAMESPACE, &model_id).await?)?;
+                    let (tm2, data) = (tm.clone(), self.cfg.eval_data.clone());
                     tokio::task::spawn_blocking(move || loss_of(&tm2, &model, &data))
                         .await
-                        .map_err(|e| Error::Inconsistent(e.to_string()))??;
+                        .map_err(|e| Error::Inconsistent(e.to_string()))??
+                } else {
+                    (f32::NAN, f32::NAN)
+                };
                 let matches_local = rec.model_id == Some(model_id);
                 if !matches_local {
                     // Another validator's model was finalized: our rule state is not the chain's.
@@ -432,14 +466,25 @@ impl<L: LedgerSource + 'static, B: BlobStore + 'static> ValidatorWorker<L, B> {
         let height = self.ledger.height().await?;
         let mut done = Vec::new();
         for t in self.ledger.tasks().await? {
-            let mut rounds: Vec<RoundNo> = t.open_round.into_iter().collect();
-            if let Some(last) = t.next_round.checked_sub(1)
-                && !rounds.contains(&last)
+            // Closed rounds not evaluated yet (a busy worker may have missed their last block),
+            // then the open one.
+            let from = self.eval_from.get(&t.id).copied().unwrap_or(0);
+            let mut rounds: Vec<RoundNo> = (from..t.next_round).collect();
+            if let Some(r) = t.open_round
+                && !rounds.contains(&r)
             {
-                rounds.push(last);
+                rounds.push(r);
             }
+            let mut settled = true;
             for r in rounds {
                 let Some(rd) = self.ledger.round(t.id, r).await? else { continue };
+                let closed = rd.phase == "failed"
+                    || (rd.phase == "finalized" && self.progress.get(t.id, r).evaluated);
+                if closed && settled {
+                    self.eval_from.insert(t.id, r + 1);
+                    continue;
+                }
+                settled = false;
                 match self.do_round(&t, &rd, height).await {
                     Ok(Some(what)) => done.push((t.id, r, what)),
                     Ok(None) => {}

@@ -1,11 +1,11 @@
-//! JSON views of the chain's learning and registry records, in the shape the node will serve
-//! under `/v1/learning/…` and `/v1/registry/…` (routes not wired yet; see docs/STATUS.md). `u128` amounts and weights are decimal strings; phases and statuses are their
+//! JSON views of the chain's learning and registry records: what the node serves under
+//! `/v1/learning/…` and `/v1/registry/…` and what the SDK reads back. `u128` amounts and weights are decimal strings; phases and statuses are their
 //! `as_str()` forms. [`task_view`] / [`round_view`] / … build them from any state snapshot with the
-//! chain's query functions, so the in-memory [`crate::ledger::MemLedger`] and the node agree.
+//! chain's query functions, so every reader (the node's API, the SDK's in-memory ledger) agrees.
 
-use chorus_chain::components::learning::{self, Outcome, Round, Task, designated_aggregator};
-use chorus_chain::components::registry::{RegStatus, Registration};
-use chorus_chain::state::StateRead;
+use crate::components::learning::{self, Outcome, Round, Task, designated_aggregator};
+use crate::components::registry::{RegStatus, Registration};
+use crate::state::StateRead;
 use chorus_types::learning::{Capabilities, Role, RoundNo, TaskId, TaskSpec};
 use chorus_types::{Address, Hash};
 use serde::{Deserialize, Serialize};
@@ -263,7 +263,7 @@ impl RoundView {
 }
 
 /// View of a task record.
-pub fn task_to_view(state: &dyn StateRead, t: &Task) -> Result<TaskView, chorus_chain::TxError> {
+pub fn task_to_view(state: &dyn StateRead, t: &Task) -> Result<TaskView, crate::TxError> {
     Ok(TaskView {
         id: t.id,
         owner: t.owner,
@@ -286,12 +286,12 @@ pub fn task_to_view(state: &dyn StateRead, t: &Task) -> Result<TaskView, chorus_
 pub fn task_view(
     state: &dyn StateRead,
     id: TaskId,
-) -> Result<Option<TaskView>, chorus_chain::TxError> {
+) -> Result<Option<TaskView>, crate::TxError> {
     learning::task(state, id)?.map(|t| task_to_view(state, &t)).transpose()
 }
 
 /// Query: every task.
-pub fn task_views(state: &dyn StateRead) -> Result<Vec<TaskView>, chorus_chain::TxError> {
+pub fn task_views(state: &dyn StateRead) -> Result<Vec<TaskView>, crate::TxError> {
     learning::tasks(state)?.iter().map(|t| task_to_view(state, t)).collect()
 }
 
@@ -329,7 +329,7 @@ fn outcome_view(o: &Outcome) -> OutcomeView {
 pub fn round_to_view(
     state: &dyn StateRead,
     rd: &Round,
-) -> Result<RoundView, chorus_chain::TxError> {
+) -> Result<RoundView, crate::TxError> {
     let (t, r) = (rd.task, rd.round);
     Ok(RoundView {
         task: t,
@@ -395,7 +395,7 @@ pub fn round_view(
     state: &dyn StateRead,
     task: TaskId,
     round: RoundNo,
-) -> Result<Option<RoundView>, chorus_chain::TxError> {
+) -> Result<Option<RoundView>, crate::TxError> {
     learning::round(state, task, round)?.map(|rd| round_to_view(state, &rd)).transpose()
 }
 
@@ -403,7 +403,7 @@ pub fn round_view(
 pub fn version_views(
     state: &dyn StateRead,
     task: TaskId,
-) -> Result<Vec<VersionView>, chorus_chain::TxError> {
+) -> Result<Vec<VersionView>, crate::TxError> {
     Ok(learning::model_versions(state, task)?
         .into_iter()
         .map(|v| VersionView {
@@ -439,6 +439,6 @@ pub fn registration_view(r: &Registration) -> RegistrationView {
 /// Query: every registration.
 pub fn registration_views(
     state: &dyn StateRead,
-) -> Result<Vec<RegistrationView>, chorus_chain::TxError> {
+) -> Result<Vec<RegistrationView>, crate::TxError> {
     Ok(learning::participants(state)?.iter().map(registration_view).collect())
 }

@@ -1,0 +1,844 @@
+//! `chorus devnet`: a whole verifiable training run in one command. It writes a network home
+//! (`chorus init` with the participants' accounts funded), starts the validator(s) — in process
+//! for one, as `chorus node` child processes for several — uploads the initial model, opens a
+//! task, and runs the simulated participants and the validator workers of `chorus-sdk` against
+//! the node's real API and blob store until every round is over. One table row per round; the
+//! final model (safetensors), a JSON summary and an accuracy plot land in the home.
+//!
+//! Everything here is wiring: training, scoring and aggregation live in `chorus-sdk`,
+//! `chorus-trainer` and `chorus-fl`, the protocol in `chorus-chain`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chorus_crypto::AccountKey;
+use chorus_sdk::views::{RoundView, TaskView};
+use chorus_sdk::{
+    Attack, LedgerSource, NodeClient, Participant, ParticipantConfig, RoundEval, TaskModel,
+    TxSender, ValidatorConfig, ValidatorWorker,
+};
+use chorus_trainer::{Arch, Dataset, Scheme, TrainConfig};
+use chorus_types::learning::{
+    DataMode, Encryption, LearningMsg, ModelSpec, PhaseLengths, RuleSpec, TaskId, TaskSpec,
+};
+use chorus_types::{Hash, Msg};
+use clap::Args;
+use eyre::{WrapErr, bail, eyre};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, watch};
+
+use crate::home::{Home, InitOptions, derive_secret, init};
+
+/// Run a local network and a whole federated training task on it.
+#[derive(Args, Debug, Clone)]
+pub(crate) struct DevnetArgs {
+    /// Where the devnet lives (network home, progress files, outputs).
+    #[arg(long, default_value = ".chorus/devnet")]
+    home: PathBuf,
+    /// Continue the run in `--home` (same settings) instead of starting over.
+    #[arg(long)]
+    resume: bool,
+    /// Simulated participants.
+    #[arg(long, default_value_t = 10)]
+    participants: usize,
+    /// Participants selected per round (default: all).
+    #[arg(long)]
+    per_round: Option<u32>,
+    /// Training rounds.
+    #[arg(long, default_value_t = 20)]
+    rounds: u32,
+    /// Model: logreg, mlp, cnn, cnn-small.
+    #[arg(long, default_value = "mlp")]
+    model: String,
+    /// Data set: mnist (bundled) or fashion-mnist (`scripts/setup-fashion-mnist`).
+    #[arg(long, default_value = "mnist")]
+    dataset: String,
+    /// Directory holding the data set's IDX files (default: the data set's own).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Partition: iid, dirichlet:ALPHA, shards:K, quantity:BETA.
+    #[arg(long, default_value = "dirichlet:0.5")]
+    partition: String,
+    /// Aggregation rule (`chorus-fl` syntax, e.g. fedavg, median, trimmed-mean:trim=0.2,
+    /// krum:f=2, centered-clipping).
+    #[arg(long, default_value = "fedavg")]
+    rule: String,
+    /// Validators' score rule: `loss` (loss reduction on held-out data; updates that do not
+    /// reduce it are rejected) or `validity` (every well-formed update is accepted, so the
+    /// aggregation rule alone must withstand attacks).
+    #[arg(long, default_value = "loss")]
+    score: String,
+    /// Fraction of participants that are Byzantine.
+    #[arg(long, default_value_t = 0.0)]
+    byzantine: f64,
+    /// Their attack: sign-flip, scaled[:γ], gaussian[:σ], label-flip, free-rider, alie[:z],
+    /// ipm[:ε], min-max.
+    #[arg(long, default_value = "sign-flip")]
+    attack: String,
+    /// Validators (each a `chorus node` process when more than one).
+    #[arg(long, default_value_t = 1)]
+    validators: usize,
+    /// Seed of keys, partition, model initialisation and local shuffles.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Local epochs per round.
+    #[arg(long, default_value_t = 1)]
+    epochs: usize,
+    /// Local learning rate (SGD).
+    #[arg(long, default_value_t = 0.05)]
+    lr: f32,
+    /// Local batch size.
+    #[arg(long, default_value_t = 32)]
+    batch: usize,
+    /// Target block time.
+    #[arg(long, default_value_t = 200)]
+    block_time_ms: u64,
+    /// Commit window in blocks (default: sized from the model and the data per round).
+    #[arg(long)]
+    commit_blocks: Option<u64>,
+    /// First API port (validator i: port + 10·i, p2p one above).
+    #[arg(long, default_value_t = 26_757)]
+    port: u16,
+    /// Print one JSON object with the figures on stdout instead of the table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// The settings a run was started with (`HOME/devnet.json`), reused by `--resume`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+struct Settings {
+    participants: usize,
+    per_round: u32,
+    rounds: u32,
+    model: String,
+    dataset: String,
+    data_dir: Option<PathBuf>,
+    partition: String,
+    rule: String,
+    score: String,
+    byzantine: f64,
+    attack: String,
+    validators: usize,
+    seed: u64,
+    epochs: usize,
+    lr: f32,
+    batch: usize,
+    block_time_ms: u64,
+    port: u16,
+    phases: PhaseLengths,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct RunFile {
+    version: u32,
+    settings: Settings,
+    task: Option<TaskId>,
+    byzantine: Vec<usize>,
+}
+
+/// Data held out of the participants' pool for the validators' scoring.
+const SCORE_HOLDOUT: usize = 5_000;
+
+fn parse_partition(s: &str) -> eyre::Result<Scheme> {
+    let (name, arg) = s.split_once(':').map_or((s, None), |(a, b)| (a, Some(b)));
+    let num = |d: f64| -> eyre::Result<f64> {
+        arg.map_or(Ok(d), |a| a.parse().map_err(|_| eyre!("bad partition parameter {a:?}")))
+    };
+    Ok(match name {
+        "iid" => Scheme::Iid,
+        "dirichlet" => Scheme::Dirichlet { alpha: num(0.5)? },
+        "shards" => Scheme::Shards { shards_per_client: num(2.0)? as usize },
+        "quantity" => Scheme::QuantitySkew { beta: num(0.5)?, min_size: 10 },
+        _ => bail!("unknown partition {s:?} (iid, dirichlet:ALPHA, shards:K, quantity:BETA)"),
+    })
+}
+
+/// Rough single-core training speed (samples/s) used to size the commit window.
+fn samples_per_sec(arch: Arch) -> f64 {
+    match arch {
+        Arch::LogReg => 150_000.0,
+        Arch::Mlp => 40_000.0,
+        Arch::CnnSmall => 6_000.0,
+        Arch::Cnn => 1_500.0,
+    }
+}
+
+impl Settings {
+    fn from_args(a: &DevnetArgs, train_len: usize) -> eyre::Result<Settings> {
+        if a.participants == 0 {
+            bail!("--participants must be at least 1");
+        }
+        if a.rounds == 0 {
+            bail!("--rounds must be at least 1");
+        }
+        if !(0.0..1.0).contains(&a.byzantine) {
+            bail!("--byzantine must be in [0, 1)");
+        }
+        if !matches!(a.score.as_str(), "loss" | "validity") {
+            bail!("--score must be `loss` or `validity`");
+        }
+        let arch: Arch = a.model.parse().map_err(|e| eyre!("--model: {e}"))?;
+        let per_round = a.per_round.unwrap_or(a.participants as u32).clamp(1, a.participants as u32);
+        parse_partition(&a.partition)?;
+        chorus_sdk::task_model::rule_spec(&a.rule).map_err(|e| eyre!("--rule: {e}"))?;
+        let block_s = a.block_time_ms.max(1) as f64 / 1000.0;
+        // Work per round on two cores, with margin for scoring and the machine being busy.
+        let samples = train_len as f64 * f64::from(per_round) / a.participants as f64;
+        let train_s = samples * a.epochs as f64 / samples_per_sec(arch) / 2.0;
+        let commit = a.commit_blocks.unwrap_or(((3.0 + 2.0 * train_s) / block_s).ceil() as u64);
+        let score_s = f64::from(per_round) * SCORE_HOLDOUT as f64 / (4.0 * samples_per_sec(arch))
+            * a.validators as f64;
+        let phases = PhaseLengths {
+            commit: commit.max(5),
+            reveal: ((2.0 / block_s).ceil() as u64).max(4),
+            score_commit: (((3.0 + 2.0 * score_s) / block_s).ceil() as u64).max(5),
+            score_reveal: ((2.0 / block_s).ceil() as u64).max(4),
+            aggregate: ((6.0 / block_s).ceil() as u64).max(10),
+        };
+        Ok(Settings {
+            participants: a.participants,
+            per_round,
+            rounds: a.rounds,
+            model: arch.as_str().to_string(),
+            dataset: a.dataset.clone(),
+            data_dir: a.data_dir.clone(),
+            partition: a.partition.clone(),
+            rule: a.rule.clone(),
+            score: a.score.clone(),
+            byzantine: a.byzantine,
+            attack: a.attack.clone(),
+            validators: a.validators.max(1),
+            seed: a.seed,
+            epochs: a.epochs,
+            lr: a.lr,
+            batch: a.batch,
+            block_time_ms: a.block_time_ms,
+            port: a.port,
+            phases,
+        })
+    }
+
+    fn network_seed(&self) -> String {
+        format!("devnet/{}", self.seed)
+    }
+}
+
+fn participant_key(seed: u64, i: usize) -> eyre::Result<AccountKey> {
+    let s = chorus_types::keccak256(format!("chorus-devnet/{seed}/participant/{i}").as_bytes());
+    AccountKey::from_bytes(&s).map_err(|e| eyre!("participant key: {e}"))
+}
+
+/// One row of the per-round table.
+#[derive(Clone, Debug, Serialize)]
+struct RoundRow {
+    round: u32,
+    status: String,
+    selected: u32,
+    committed: u32,
+    revealed: u32,
+    accepted: usize,
+    accuracy: Option<f32>,
+    loss: Option<f32>,
+    rewards: String,
+    height: u64,
+    seconds: f64,
+    model_id: Option<Hash>,
+}
+
+impl RoundRow {
+    fn header() -> String {
+        format!(
+            "{:>5} {:>9} {:>8} {:>9} {:>8} {:>8} {:>8} {:>7} {:>10} {:>7} {:>6}",
+            "round",
+            "status",
+            "selected",
+            "committed",
+            "revealed",
+            "accepted",
+            "accuracy",
+            "loss",
+            "rewards",
+            "height",
+            "secs"
+        )
+    }
+    fn line(&self) -> String {
+        let acc = self.accuracy.map_or("-".into(), |a| format!("{:.2}%", a * 100.0));
+        let loss = self.loss.map_or("-".into(), |l| format!("{l:.4}"));
+        format!(
+            "{:>5} {:>9} {:>8} {:>9} {:>8} {:>8} {:>8} {:>7} {:>10} {:>7} {:>6.1}",
+            self.round,
+            self.status,
+            self.selected,
+            self.committed,
+            self.revealed,
+            self.accepted,
+            acc,
+            loss,
+            self.rewards,
+            self.height,
+            self.seconds
+        )
+    }
+}
+
+/// The running validator(s): in process, or child processes.
+enum Network {
+    InProcess(Box<chorus_node::service::RunningNode>),
+    Processes(Vec<tokio::process::Child>),
+}
+
+impl Network {
+    async fn stop(self) {
+        match self {
+            Network::InProcess(n) => n.stop().await,
+            Network::Processes(children) => {
+                for mut c in children {
+                    if let Some(pid) = c.id() {
+                        // SIGINT lets `chorus node` close its database cleanly.
+                        let _ = std::process::Command::new("kill")
+                            .args(["-INT", &pid.to_string()])
+                            .status();
+                    }
+                    if tokio::time::timeout(Duration::from_secs(10), c.wait()).await.is_err() {
+                        let _ = c.kill().await;
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn start_network(homes: &[Home], settings: &Settings) -> eyre::Result<(Network, Vec<String>)> {
+    if homes.len() == 1 {
+        let home = &homes[0];
+        let config = home.load_config()?;
+        let genesis = home.load_genesis()?;
+        let key = home.load_consensus_key()?;
+        let node = chorus_node::service::start_node(
+            &config,
+            &genesis,
+            &home.data(),
+            key.to_bytes(),
+            key.public_key(),
+        )
+        .await
+        .wrap_err("starting the validator")?;
+        let url = node.services.api_url();
+        return Ok((Network::InProcess(Box::new(node)), vec![url]));
+    }
+    let exe = std::env::current_exe().wrap_err("locating the chorus binary")?;
+    let mut children = Vec::new();
+    let mut urls = Vec::new();
+    for (i, home) in homes.iter().enumerate() {
+        let log = std::fs::File::create(home.0.join("node.log"))?;
+        let child = tokio::process::Command::new(&exe)
+            .arg("node")
+            .arg("--home")
+            .arg(&home.0)
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()
+            .wrap_err("spawning a validator process")?;
+        children.push(child);
+        urls.push(format!("http://127.0.0.1:{}", settings.port + 10 * i as u16));
+    }
+    Ok((Network::Processes(children), urls))
+}
+
+async fn wait_ready(client: &NodeClient, deadline: Duration) -> eyre::Result<()> {
+    let end = Instant::now() + deadline;
+    loop {
+        match client.status().await {
+            Ok(s) if s.height >= 1 => return Ok(()),
+            _ if Instant::now() > end => bail!("the node at {client:?} did not produce a block"),
+            _ => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}
+
+fn task_spec(s: &Settings, initial_model: Hash) -> eyre::Result<TaskSpec> {
+    let aggregation = chorus_sdk::task_model::rule_spec(&s.rule).map_err(|e| eyre!("{e}"))?;
+    let score_rule = RuleSpec {
+        id: if s.score == "validity" { "validity".into() } else { "loss_delta".into() },
+        params: vec![],
+    };
+    Ok(TaskSpec {
+        model: ModelSpec {
+            spec_id: s.model.clone(),
+            description: format!("{} on {} (chorus devnet, seed {})", s.model, s.dataset, s.seed),
+            initial_model,
+        },
+        data: DataMode::Private,
+        rounds: s.rounds,
+        participants_per_round: s.per_round,
+        phases: s.phases.clone(),
+        aggregation,
+        score_rule,
+        min_quorum: (s.per_round / 2).max(1),
+        reward_per_round: 1_000_000,
+        min_participant_stake: 1_000,
+        validator_share_bps: 1_000,
+        score_threshold: 1,
+        dp: None,
+        encryption: Encryption::None,
+    })
+}
+
+async fn create_task(
+    client: &Arc<NodeClient>,
+    blobs: &chorus_sdk::blobs::Replicated,
+    owner: AccountKey,
+    s: &Settings,
+) -> eyre::Result<TaskId> {
+    let arch: Arch = s.model.parse().map_err(|e| eyre!("{e}"))?;
+    let (bytes, id) = TaskModel::initial_model_blob(arch, s.seed)?;
+    let put = chorus_sdk::BlobStore::put(blobs, chorus_sdk::MODELS_NAMESPACE, bytes).await?;
+    if put != id {
+        bail!("the store returned id {put} for the initial model {id}");
+    }
+    let spec = task_spec(s, id)?;
+    let sender = TxSender::new(client.clone(), owner, 0);
+    let h = sender.send(vec![Msg::Learning(LearningMsg::CreateTask { spec: Box::new(spec) })]).await?;
+    let receipt = client.wait_receipt(&h, Duration::from_secs(60)).await?;
+    receipt
+        .events
+        .iter()
+        .find_map(|e| e.attr("task").and_then(|t| t.parse().ok()))
+        .ok_or_else(|| eyre!("CreateTask receipt names no task"))
+}
+
+fn round_rewards(t: &TaskView, rd: &RoundView) -> u128 {
+    let Some(out) = &rd.outcome else { return 0 };
+    if rd.phase != "finalized" {
+        return 0;
+    }
+    let accepted: Vec<chorus_chain::components::learning::math::AcceptedUpdate> = out
+        .accepted
+        .iter()
+        .map(|a| chorus_chain::components::learning::math::AcceptedUpdate {
+            participant: a.participant,
+            update_id: a.update_id,
+            num_examples: a.num_examples,
+            consensus: a.consensus,
+            weight: a.weight.parse().unwrap_or(0),
+        })
+        .collect();
+    let split = chorus_chain::components::learning::math::split_rewards(
+        t.spec.reward_per_round,
+        t.spec.validator_share_bps,
+        &accepted,
+        &out.agreement,
+    );
+    split.participants.iter().chain(&split.validators).map(|(_, a)| *a).sum()
+}
+
+/// What `--json` prints and `summary.json` holds.
+#[derive(Serialize)]
+struct Summary<'a> {
+    task: TaskId,
+    settings: &'a Settings,
+    rounds: &'a [RoundRow],
+    final_accuracy: Option<f32>,
+    final_loss: Option<f32>,
+    final_model: Option<Hash>,
+    wall_seconds: f64,
+    mean_round_seconds: f64,
+    byzantine_participants: &'a [usize],
+    outputs: BTreeMap<&'static str, String>,
+}
+
+pub(crate) fn run(args: DevnetArgs) -> eyre::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    rt.block_on(run_async(args))
+}
+
+fn prepare_home(args: &DevnetArgs, train_len: usize) -> eyre::Result<(RunFile, bool)> {
+    let root = &args.home;
+    let run_path = root.join("devnet.json");
+    if args.resume {
+        let text = std::fs::read_to_string(&run_path)
+            .wrap_err_with(|| format!("--resume: no devnet at {}", root.display()))?;
+        let rf: RunFile = serde_json::from_str(&text)?;
+        return Ok((rf, false));
+    }
+    if root.exists() && std::fs::read_dir(root)?.next().is_some() {
+        if !run_path.exists() {
+            bail!("{} exists and is not a devnet home; pick another --home", root.display());
+        }
+        std::fs::remove_dir_all(root)
+            .wrap_err_with(|| format!("removing the previous devnet at {}", root.display()))?;
+    }
+    let settings = Settings::from_args(args, train_len)?;
+    let f = ((settings.participants as f64) * settings.byzantine).round() as usize;
+    let seed = chorus_types::keccak256(format!("chorus-devnet/{}/byzantine", settings.seed).as_bytes());
+    let mut byzantine = chorus_fl::attack::choose_byzantine(settings.participants, f, seed);
+    byzantine.sort_unstable();
+    Ok((RunFile { version: 1, settings, task: None, byzantine }, true))
+}
+
+fn write_run_file(root: &Path, rf: &RunFile) -> eyre::Result<()> {
+    let tmp = root.join("devnet.json.tmp");
+    std::fs::write(&tmp, serde_json::to_vec_pretty(rf)?)?;
+    std::fs::rename(&tmp, root.join("devnet.json"))?;
+    Ok(())
+}
+
+struct DataSplit {
+    parts: Vec<Dataset>,
+    score: Dataset,
+    test: Dataset,
+}
+
+fn load_data(s: &Settings) -> eyre::Result<DataSplit> {
+    let splits = chorus_trainer::load_dataset(&s.dataset, s.data_dir.as_deref())?;
+    let n = splits.train.len();
+    if n <= SCORE_HOLDOUT + s.participants {
+        bail!("{} has too few training samples for {} participants", s.dataset, s.participants);
+    }
+    let pool: Vec<u32> = (0..(n - SCORE_HOLDOUT) as u32).collect();
+    let holdout: Vec<u32> = ((n - SCORE_HOLDOUT) as u32..n as u32).collect();
+    let pool_set = splits.train.subset(&pool)?;
+    let scheme = parse_partition(&s.partition)?;
+    let p = chorus_trainer::partition(
+        &pool_set.labels,
+        pool_set.num_classes,
+        s.participants,
+        &scheme,
+        s.seed,
+    )?;
+    let parts = p.clients.iter().map(|c| pool_set.subset(c)).collect::<Result<Vec<_>, _>>()?;
+    Ok(DataSplit { parts, score: splits.train.subset(&holdout)?, test: splits.test })
+}
+
+async fn run_async(args: DevnetArgs) -> eyre::Result<()> {
+    let started = Instant::now();
+    let quiet = args.json;
+    let mp = MultiProgress::with_draw_target(if quiet {
+        ProgressDrawTarget::hidden()
+    } else {
+        ProgressDrawTarget::stderr()
+    });
+    // The table goes to stdout (bars, on a terminal, to stderr above it).
+    let say = |m: String| {
+        if !quiet {
+            mp.suspend(|| println!("{m}"));
+        }
+    };
+
+    // 1. Data (also sizes the phases).
+    let spinner = mp.add(ProgressBar::new_spinner());
+    spinner.set_message(format!("loading {}", args.dataset));
+    spinner.enable_steady_tick(Duration::from_millis(120));
+    let train_len = chorus_trainer::load_dataset(&args.dataset, args.data_dir.as_deref())
+        .map(|s| s.train.len().saturating_sub(SCORE_HOLDOUT))
+        .wrap_err("loading the data set")?;
+    let (mut rf, fresh) = prepare_home(&args, train_len)?;
+    let s = rf.settings.clone();
+    let data = load_data(&s)?;
+    spinner.finish_and_clear();
+    let sizes: Vec<usize> = data.parts.iter().map(Dataset::len).collect();
+    say(format!(
+        "{} participants on {} ({}, seed {}): {}–{} samples each; validators score on {} held-out samples; test set {}",
+        s.participants,
+        s.dataset,
+        s.partition,
+        s.seed,
+        sizes.iter().min().unwrap_or(&0),
+        sizes.iter().max().unwrap_or(&0),
+        data.score.len(),
+        data.test.len()
+    ));
+    if !rf.byzantine.is_empty() {
+        say(format!("Byzantine participants ({}): {:?}", s.attack, rf.byzantine));
+    }
+
+    // 2. Network home.
+    let homes: Vec<Home> = if fresh {
+        std::fs::create_dir_all(&args.home)?;
+        let mut extra = Vec::new();
+        for i in 0..s.participants {
+            extra.push((participant_key(s.seed, i)?.address(), 1_000_000_000_000u128));
+        }
+        let out = init(
+            &args.home,
+            &InitOptions {
+                validators: s.validators,
+                seed: Some(s.network_seed()),
+                api_port: s.port,
+                block_time_ms: s.block_time_ms,
+                extra_accounts: extra,
+                ..InitOptions::default()
+            },
+        )?;
+        write_run_file(&args.home, &rf)?;
+        out.homes
+    } else if s.validators == 1 {
+        vec![Home(args.home.clone())]
+    } else {
+        (0..s.validators).map(|i| Home(args.home.join(format!("node{i}")))).collect()
+    };
+
+    // 3. Validators.
+    let (network, urls) = start_network(&homes, &s).await?;
+    let clients: Vec<Arc<NodeClient>> = urls.iter().map(|u| Arc::new(NodeClient::new(u))).collect();
+    for c in &clients {
+        wait_ready(c, Duration::from_secs(60)).await?;
+    }
+    let store_endpoints: Vec<String> = clients.iter().map(|c| c.store_endpoint()).collect();
+    let blobs = Arc::new(chorus_sdk::blobs::Replicated::new(store_endpoints.clone())?);
+    say(format!(
+        "{} validator(s) up: {} (block time {} ms)",
+        s.validators,
+        urls.join(", "),
+        s.block_time_ms
+    ));
+
+    // 4. Task.
+    let net_seed = Some(s.network_seed());
+    let owner = AccountKey::from_bytes(&derive_secret(&net_seed, "faucet")?)
+        .map_err(|e| eyre!("faucet key: {e}"))?;
+    let task = match rf.task {
+        Some(t) => t,
+        None => {
+            let t = create_task(&clients[0], &blobs, owner, &s).await?;
+            rf.task = Some(t);
+            write_run_file(&args.home, &rf)?;
+            t
+        }
+    };
+    let p = &s.phases;
+    say(format!(
+        "task {task}: {} × {} rounds, {} per round, rule {}, score {}; phases commit {} / reveal {} / score {}+{} / aggregate ≤{} blocks",
+        s.model, s.rounds, s.per_round, s.rule, s.score, p.commit, p.reveal, p.score_commit, p.score_reveal, p.aggregate
+    ));
+
+    // 5. Participants and validator workers.
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let attack: Attack = s.attack.parse().map_err(|e| eyre!("--attack: {e}"))?;
+    // Attackers may wait up to half the commit window for the honest updates they exploit.
+    let collusion = Arc::new(chorus_sdk::participant::Collusion::new(Duration::from_millis(
+        s.phases.commit * s.block_time_ms / 2,
+    )));
+    let progress_dir = args.home.join("progress");
+    std::fs::create_dir_all(&progress_dir)?;
+    let mut handles = Vec::new();
+    for (i, part) in data.parts.into_iter().enumerate() {
+        let node = clients[i % clients.len()].clone();
+        let cfg = ParticipantConfig {
+            train: TrainConfig {
+                epochs: s.epochs,
+                batch_size: s.batch,
+                lr: s.lr,
+                seed: s.seed.wrapping_mul(1_000_003).wrapping_add(i as u64),
+                ..TrainConfig::default()
+            },
+            attack: if rf.byzantine.contains(&i) { attack.clone() } else { Attack::None },
+            collusion: Some(collusion.clone()),
+            state_path: Some(progress_dir.join(format!("participant-{i}.json"))),
+            poll: Duration::from_millis(300),
+            ..ParticipantConfig::default()
+        };
+        let p = Participant::new(node.clone(), blobs.clone(), participant_key(s.seed, i)?, Arc::new(part), cfg)?;
+        let events = node.subscribe();
+        handles.push(tokio::spawn(p.run_until(stop_rx.clone(), Some(events))));
+    }
+    let score = Arc::new(data.score);
+    let test = Arc::new(data.test);
+    let (ev_tx, mut ev_rx) = mpsc::unbounded_channel::<RoundEval>();
+    for (i, node) in clients.iter().enumerate() {
+        let key = AccountKey::from_bytes(&derive_secret(&net_seed, &format!("operator/{i}"))?)
+            .map_err(|e| eyre!("operator key: {e}"))?;
+        let cfg = ValidatorConfig {
+            score_data: score.clone(),
+            eval_data: test.clone(),
+            max_update_norm: None,
+            seal_secret: None,
+            fee: 0,
+            state_path: Some(progress_dir.join(format!("validator-{i}.json"))),
+            poll: Duration::from_millis(300),
+        };
+        let mut w = ValidatorWorker::new(node.clone(), blobs.clone(), key, cfg)?;
+        if i == 0 {
+            w = w.with_evals(ev_tx.clone());
+        }
+        handles.push(tokio::spawn(w.run_until(stop_rx.clone(), Some(node.subscribe()))));
+    }
+    drop(ev_tx);
+
+    // 6. Follow the task: one bar for the open round, one row per finished round.
+    let header = RoundRow::header();
+    say(header.clone());
+    let bar_style = ProgressStyle::with_template(
+        "round {prefix:>3} [{bar:30}] {pos:>3}/{len:3} blocks  {msg}",
+    )
+    .map_err(|e| eyre!("{e}"))?
+    .progress_chars("=> ");
+    let overall = mp.add(ProgressBar::new(u64::from(s.rounds)));
+    overall.set_style(
+        ProgressStyle::with_template("rounds    [{bar:30}] {pos:>3}/{len:3}  {elapsed_precise}  {msg}")
+            .map_err(|e| eyre!("{e}"))?
+            .progress_chars("##-"),
+    );
+    let round_bar = mp.insert_before(&overall, ProgressBar::new(1));
+    round_bar.set_style(bar_style);
+    let mut evals: BTreeMap<u32, RoundEval> = BTreeMap::new();
+    let mut rows: Vec<RoundRow> = Vec::new();
+    let mut reported: u32 = 0;
+    let mut round_started = Instant::now();
+    let mut interrupted = false;
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    let c0 = clients[0].clone();
+    loop {
+        tokio::select! {
+            _ = &mut ctrl_c => { interrupted = true; break; }
+            ev = ev_rx.recv() => { if let Some(e) = ev { evals.insert(e.round, e); } }
+            _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+        }
+        while let Ok(e) = ev_rx.try_recv() {
+            evals.insert(e.round, e);
+        }
+        let Ok(Some(t)) = c0.task(task).await else { continue };
+        let height = c0.height().await.unwrap_or(0);
+        // Report finished rounds in order.
+        while reported < t.next_round {
+            let Ok(Some(rd)) = c0.round(task, reported).await else { break };
+            let done = match rd.phase.as_str() {
+                "finalized" => evals.contains_key(&reported),
+                "failed" => true,
+                _ => false,
+            };
+            if !done {
+                break;
+            }
+            let ev = evals.get(&reported);
+            let row = RoundRow {
+                round: reported,
+                status: rd.phase.clone(),
+                selected: rd.selected,
+                committed: rd.commits,
+                revealed: rd.reveals,
+                accepted: rd.outcome.as_ref().map_or(0, |o| o.accepted.len()),
+                accuracy: ev.map(|e| e.accuracy),
+                loss: ev.map(|e| e.loss),
+                rewards: round_rewards(&t, &rd).to_string(),
+                height: rd.ends.iter().copied().filter(|e| *e <= height).max().unwrap_or(height),
+                seconds: round_started.elapsed().as_secs_f64(),
+                model_id: rd.model_id,
+            };
+            round_started = Instant::now();
+            say(if rd.phase == "failed" {
+                format!("{}  ({})", row.line(), rd.failure.clone().unwrap_or_default())
+            } else {
+                row.line()
+            });
+            if let Some(a) = row.accuracy {
+                overall.set_message(format!("accuracy {:.2}%", a * 100.0));
+            }
+            rows.push(row);
+            reported += 1;
+            overall.set_position(u64::from(reported));
+        }
+        if let Some(r) = t.open_round
+            && let Ok(Some(rd)) = c0.round(task, r).await
+        {
+            round_bar.set_prefix(r.to_string());
+            round_bar.set_length(rd.ends[4].saturating_sub(rd.opened_at));
+            round_bar.set_position(height.saturating_sub(rd.opened_at));
+            round_bar.set_message(format!(
+                "{:<12} committed {}/{} revealed {}",
+                rd.phase, rd.commits, rd.selected, rd.reveals
+            ));
+        }
+        if t.status != "active" && reported >= t.next_round {
+            break;
+        }
+    }
+    round_bar.finish_and_clear();
+    overall.finish_and_clear();
+    let _ = stop_tx.send(true);
+    for h in handles {
+        let _ = tokio::time::timeout(Duration::from_secs(30), h).await;
+    }
+
+    // 7. Outputs.
+    let final_task = c0.task(task).await?.ok_or_else(|| eyre!("task {task} vanished"))?;
+    let mut outputs = BTreeMap::new();
+    if let Some(model_id) = final_task.current_model {
+        let tm = TaskModel::from_spec(&final_task.spec)?;
+        let bytes = chorus_sdk::BlobStore::get(blobs.as_ref(), chorus_sdk::MODELS_NAMESPACE, &model_id).await?;
+        let model = tm.decode(&bytes)?;
+        let st = chorus_trainer::params::to_safetensors(&tm.spec, &model.to_f32())?;
+        let path = args.home.join("model.safetensors");
+        std::fs::write(&path, st)?;
+        outputs.insert("model", path.display().to_string());
+    }
+    let points: Vec<(f64, f64)> = rows
+        .iter()
+        .filter_map(|r| r.accuracy.map(|a| (f64::from(r.round + 1), f64::from(a) * 100.0)))
+        .collect();
+    if !points.is_empty() {
+        let path = args.home.join("accuracy.png");
+        let lo = points.iter().map(|p| p.1).fold(100.0f64, f64::min);
+        crate::plot::line_chart(
+            &path,
+            &format!("{} {} {}", s.dataset, s.model, s.rule),
+            "ROUND",
+            "TEST ACCURACY %",
+            ((lo - 5.0).clamp(0.0, 90.0).floor(), 100.0),
+            &[crate::plot::Series {
+                label: s.rule.clone(),
+                points,
+                color: [31, 119, 180],
+            }],
+        )?;
+        outputs.insert("plot", path.display().to_string());
+    }
+    let last = rows.iter().rev().find(|r| r.accuracy.is_some());
+    let wall = started.elapsed().as_secs_f64();
+    let summary_path = args.home.join("summary.json");
+    outputs.insert("summary", summary_path.display().to_string());
+    let summary = Summary {
+        task,
+        settings: &s,
+        rounds: &rows,
+        final_accuracy: last.and_then(|r| r.accuracy),
+        final_loss: last.and_then(|r| r.loss),
+        final_model: final_task.current_model,
+        wall_seconds: wall,
+        mean_round_seconds: if rows.is_empty() { 0.0 } else { rows.iter().map(|r| r.seconds).sum::<f64>() / rows.len() as f64 },
+        byzantine_participants: &rf.byzantine,
+        outputs,
+    };
+    let json = serde_json::to_string_pretty(&summary)?;
+    std::fs::write(&summary_path, &json)?;
+    network.stop().await;
+    if args.json {
+        println!("{}", serde_json::to_string(&summary)?);
+    } else {
+        println!(
+            "task {task} {}: {} rounds in {:.0} s, final accuracy {}, model {}",
+            final_task.status,
+            rows.len(),
+            wall,
+            summary.final_accuracy.map_or("-".into(), |a| format!("{:.2}%", a * 100.0)),
+            final_task.current_model.map_or("-".into(), |m| m.to_string()),
+        );
+        for (k, v) in &summary.outputs {
+            println!("  {k:<8} {v}");
+        }
+        println!("verify it: chorus audit --home {} {task}", args.home.display());
+    }
+    if interrupted {
+        bail!("interrupted; `chorus devnet --resume --home {}` continues", args.home.display());
+    }
+    Ok(())
+}
