@@ -31,6 +31,8 @@ enum Command {
     Init(cmd::init::InitArgs),
     /// Manage account keys (Ethereum keystore v3).
     Keys(cmd::keys::KeysArgs),
+    /// Run a participant: train when selected, commit, reveal (restart-safe).
+    Participant(cmd::participant::ParticipantArgs),
     /// Run a validator node from its home directory.
     Node(cmd::node::NodeArgs),
     /// Sign and submit a transaction.
@@ -60,6 +62,7 @@ pub fn run() -> ExitCode {
         Command::Init(a) => cmd::init::run(a),
         Command::Keys(a) => cmd::keys::run(a),
         Command::Node(a) => cmd::node::run(a),
+        Command::Participant(a) => cmd::participant::run(a),
         Command::Tx(a) => cmd::tx::run(a),
         Command::Query(a) => cmd::query::run(a),
         Command::Store(a) => cmd::store::run(a),

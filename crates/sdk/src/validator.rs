@@ -4,10 +4,11 @@
 //! designated aggregator, or anyone after one block) or attests (when a proposal equals its own
 //! result). Each finalized model is evaluated and reported as a [`RoundEval`].
 //!
-//! **Score** (documented convention): `round(1e6 · (L(base) − L(base + Δ)))` — the reduction of
-//! mean cross-entropy on the validator's scoring split, in micro-units of loss; an update that
-//! fails `chorus_fl` validation (wrong shape, scale, over-norm, undecodable, missing blob) scores
-//! 0, so it can never reach the task's threshold (≥ 1).
+//! **Scores** follow the task's score rule ([`ScoreRule`]: `loo` leave-one-out contribution to
+//! the held-out loss, `loss_delta` the update's own loss reduction, or `validity`), in
+//! micro-units of mean cross-entropy on the validator's scoring split; an update that fails
+//! `chorus_fl` validation (wrong shape, scale, over-norm, undecodable, missing blob) scores 0, so
+//! it can never reach the task's threshold (≥ 1).
 //!
 //! Restart safety as for participants: signed bytes are persisted before submission
 //! ([`crate::progress::ValidatorRound`]); the score salt is derived from the key like the update
@@ -111,57 +112,133 @@ fn loss_of(tm: &TaskModel, model: &Update, data: &Dataset) -> Result<(f32, f32)>
     Ok((r.loss, r.accuracy))
 }
 
-/// How a task's `score_rule` is read: `validity` scores every well-formed update 1 (so the
-/// aggregation rule alone decides robustness); anything else (`loss_delta`) is the loss reduction.
-pub fn scores_validity_only(rule_id: &str) -> bool {
-    rule_id == "validity"
+/// How a task's `score_rule` is read:
+/// - `validity`: every well-formed update scores 1 (the aggregation rule alone decides
+///   robustness);
+/// - `loo` (leave-one-out): `round(1e6 · (L(base + mean₋ᵢ) − L(base + mean))) + LOO_TOLERANCE`,
+///   where `mean` is the example-weighted mean of the valid deltas and `mean₋ᵢ` the same without
+///   update `i`: an update is accepted unless removing it lowers the held-out loss by more than
+///   the tolerance, and honest updates from skewed (non-IID) data, which raise the loss on their
+///   own but help the average, are not punished;
+/// - anything else (`loss_delta`): `round(1e6 · (L(base) − L(base + Δᵢ)))`, the update's own
+///   loss reduction (strict: suits IID data).
+///
+/// Invalid or unavailable updates score 0 under every rule (below any threshold ≥ 1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScoreRule {
+    /// `validity`.
+    Validity,
+    /// `loo`.
+    LeaveOneOut,
+    /// `loss_delta`.
+    LossDelta,
 }
 
-/// Scores `updates` (already fetched, `None` = unavailable) against `base` on `data` with the
-/// task's score rule (see [`scores_validity_only`]).
+impl ScoreRule {
+    /// The rule named by a task's `score_rule.id`.
+    pub fn from_id(id: &str) -> ScoreRule {
+        match id {
+            "validity" => ScoreRule::Validity,
+            "loo" => ScoreRule::LeaveOneOut,
+            _ => ScoreRule::LossDelta,
+        }
+    }
+}
+
+/// Slack of the `loo` rule: 0.01 nats of mean cross-entropy, in micro-units.
+pub const LOO_TOLERANCE: i64 = 10_000;
+
+fn micro_loss(d: f64) -> i64 {
+    if d.is_finite() { (d * 1e6).round().clamp(i64::MIN as f64, i64::MAX as f64) as i64 } else { 0 }
+}
+
+fn loss_of_f32(tm: &TaskModel, params: &[f32], data: &Dataset) -> Result<f32> {
+    let mut m = chorus_trainer::build_model(tm.arch.as_str(), 0)?;
+    m.set_params(params)?;
+    Ok(m.evaluate(data)?.loss)
+}
+
+/// Scores `updates` (already fetched, `None` = unavailable; `weights` = claimed examples)
+/// against `base` on `data` with `rule`.
 pub fn score_updates(
     tm: &TaskModel,
     base: &Update,
     updates: &[Option<Vec<u8>>],
+    weights: &[u64],
     data: &Dataset,
     max_norm: Option<Micros>,
-    score_rule: &str,
+    rule: ScoreRule,
 ) -> Result<Vec<i64>> {
     let limits = ValidationLimits { max_norm, max_bytes: None };
-    if scores_validity_only(score_rule) {
-        return Ok(updates
-            .iter()
-            .map(|u| {
-                let valid = u.as_deref().is_some_and(|b| {
-                    chorus_fl::validate::validate_bytes(b, &tm.spec, tm.scale, &limits).is_ok()
-                });
-                i64::from(valid)
+    let valid: Vec<Option<Update>> = updates
+        .iter()
+        .map(|u| {
+            u.as_deref().and_then(|b| {
+                chorus_fl::validate::validate_bytes(b, &tm.spec, tm.scale, &limits).ok()
             })
-            .collect());
-    }
-    let (l0, _) = loss_of(tm, base, data)?;
-    let mut out = Vec::with_capacity(updates.len());
-    for u in updates {
-        let s = match u
-            .as_deref()
-            .map(|b| chorus_fl::validate::validate_bytes(b, &tm.spec, tm.scale, &limits))
-        {
-            Some(Ok(delta)) => {
-                let cand = tm.apply_delta(base, &delta)?;
-                let (l1, _) = loss_of(tm, &cand, data)?;
-                let d = (f64::from(l0) - f64::from(l1)) * 1e6;
-                if d.is_finite() {
-                    d.round().clamp(i64::MIN as f64, i64::MAX as f64) as i64
-                } else {
-                    0
+        })
+        .collect();
+    match rule {
+        ScoreRule::Validity => Ok(valid.iter().map(|u| i64::from(u.is_some())).collect()),
+        ScoreRule::LeaveOneOut => {
+            let base_f = base.to_f32();
+            let deltas: Vec<Option<(Vec<f32>, f64)>> = valid
+                .iter()
+                .zip(weights.iter().chain(std::iter::repeat(&1)))
+                .map(|(u, w)| u.as_ref().map(|u| (u.to_f32(), (*w).max(1) as f64)))
+                .collect();
+            let n_valid = deltas.iter().flatten().count();
+            let total_w: f64 = deltas.iter().flatten().map(|(_, w)| w).sum();
+            let mut sum = vec![0f64; base_f.len()];
+            for (d, w) in deltas.iter().flatten() {
+                for (s, x) in sum.iter_mut().zip(d) {
+                    *s += f64::from(*x) * w;
                 }
             }
-            _ => 0,
-        };
-        out.push(s);
+            let model_with = |skip: Option<usize>| -> Vec<f32> {
+                let (mut s, mut wt) = (sum.clone(), total_w);
+                if let Some(i) = skip
+                    && let Some((d, w)) = &deltas[i]
+                {
+                    for (s, x) in s.iter_mut().zip(d) {
+                        *s -= f64::from(*x) * w;
+                    }
+                    wt -= w;
+                }
+                base_f.iter().zip(&s).map(|(b, s)| b + (s / wt.max(1.0)) as f32).collect()
+            };
+            if n_valid < 2 {
+                return Ok(valid.iter().map(|u| if u.is_some() { LOO_TOLERANCE } else { 0 }).collect());
+            }
+            let l_all = f64::from(loss_of_f32(tm, &model_with(None), data)?);
+            let mut out = Vec::with_capacity(valid.len());
+            for (i, d) in deltas.iter().enumerate() {
+                if d.is_none() {
+                    out.push(0);
+                    continue;
+                }
+                let l_without = f64::from(loss_of_f32(tm, &model_with(Some(i)), data)?);
+                out.push(micro_loss(l_without - l_all).saturating_add(LOO_TOLERANCE));
+            }
+            Ok(out)
+        }
+        ScoreRule::LossDelta => {
+            let (l0, _) = loss_of(tm, base, data)?;
+            let mut out = Vec::with_capacity(valid.len());
+            for u in &valid {
+                let Some(delta) = u else {
+                    out.push(0);
+                    continue;
+                };
+                let cand = tm.apply_delta(base, delta)?;
+                let (l1, _) = loss_of(tm, &cand, data)?;
+                out.push(micro_loss(f64::from(l0) - f64::from(l1)));
+            }
+            Ok(out)
+        }
     }
-    Ok(out)
 }
+
 
 /// Recomputes a round's accepted set from its revealed updates, the revealed score vectors and
 /// the validator snapshot with the chain's pure functions (`consensus`, `accepted_set`,
@@ -311,9 +388,10 @@ impl<L: LedgerSource + 'static, B: BlobStore + 'static> ValidatorWorker<L, B> {
                 }
                 let (tm2, data, max) =
                     (tm.clone(), self.cfg.score_data.clone(), self.cfg.max_update_norm);
-                let rule = t.spec.score_rule.id.clone();
+                let rule = ScoreRule::from_id(&t.spec.score_rule.id);
+                let weights: Vec<u64> = rd.revealed.iter().map(|u| u.num_examples).collect();
                 let scores = tokio::task::spawn_blocking(move || {
-                    score_updates(&tm2, &base, &fetched, &data, max, &rule)
+                    score_updates(&tm2, &base, &fetched, &weights, &data, max, rule)
                 })
                 .await
                 .map_err(|e| Error::Inconsistent(e.to_string()))??;

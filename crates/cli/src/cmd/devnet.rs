@@ -66,10 +66,11 @@ pub(crate) struct DevnetArgs {
     /// krum:f=2, centered-clipping).
     #[arg(long, default_value = "fedavg")]
     rule: String,
-    /// Validators' score rule: `loss` (loss reduction on held-out data; updates that do not
-    /// reduce it are rejected) or `validity` (every well-formed update is accepted, so the
-    /// aggregation rule alone must withstand attacks).
-    #[arg(long, default_value = "loss")]
+    /// Validators' score rule: `loo` (leave-one-out: an update is rejected when removing it
+    /// from the average lowers the held-out loss by more than 0.01), `loss_delta` (the update's
+    /// own loss reduction; strict, for IID data) or `validity` (every well-formed update is
+    /// accepted, so the aggregation rule alone must withstand attacks).
+    #[arg(long, default_value = "loo")]
     score: String,
     /// Fraction of participants that are Byzantine.
     #[arg(long, default_value_t = 0.0)]
@@ -85,7 +86,7 @@ pub(crate) struct DevnetArgs {
     #[arg(long, default_value_t = 42)]
     seed: u64,
     /// Local epochs per round.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 5)]
     epochs: usize,
     /// Local learning rate (SGD).
     #[arg(long, default_value_t = 0.05)]
@@ -102,6 +103,10 @@ pub(crate) struct DevnetArgs {
     /// First API port (validator i: port + 10·i, p2p one above).
     #[arg(long, default_value_t = 26_757)]
     port: u16,
+    /// Run each participant as a `chorus participant` process (restarted if it exits) instead
+    /// of in this process.
+    #[arg(long)]
+    participant_processes: bool,
     /// Print one JSON object with the figures on stdout instead of the table.
     #[arg(long)]
     json: bool,
@@ -128,6 +133,7 @@ struct Settings {
     batch: usize,
     block_time_ms: u64,
     port: u16,
+    participant_processes: bool,
     phases: PhaseLengths,
 }
 
@@ -142,7 +148,7 @@ struct RunFile {
 /// Data held out of the participants' pool for the validators' scoring.
 const SCORE_HOLDOUT: usize = 5_000;
 
-fn parse_partition(s: &str) -> eyre::Result<Scheme> {
+pub(crate) fn parse_partition(s: &str) -> eyre::Result<Scheme> {
     let (name, arg) = s.split_once(':').map_or((s, None), |(a, b)| (a, Some(b)));
     let num = |d: f64| -> eyre::Result<f64> {
         arg.map_or(Ok(d), |a| a.parse().map_err(|_| eyre!("bad partition parameter {a:?}")))
@@ -174,11 +180,17 @@ impl Settings {
         if a.rounds == 0 {
             bail!("--rounds must be at least 1");
         }
+        if a.participant_processes
+            && a.byzantine > 0.0
+            && a.attack.parse::<Attack>().is_ok_and(|x| x.needs_collusion())
+        {
+            bail!("colluding attacks (alie, ipm, min-max) need in-process participants");
+        }
         if !(0.0..1.0).contains(&a.byzantine) {
             bail!("--byzantine must be in [0, 1)");
         }
-        if !matches!(a.score.as_str(), "loss" | "validity") {
-            bail!("--score must be `loss` or `validity`");
+        if !matches!(a.score.as_str(), "loo" | "loss_delta" | "validity") {
+            bail!("--score must be `loo`, `loss_delta` or `validity`");
         }
         let arch: Arch = a.model.parse().map_err(|e| eyre!("--model: {e}"))?;
         let per_round = a.per_round.unwrap_or(a.participants as u32).clamp(1, a.participants as u32);
@@ -217,6 +229,7 @@ impl Settings {
             batch: a.batch,
             block_time_ms: a.block_time_ms,
             port: a.port,
+            participant_processes: a.participant_processes,
             phases,
         })
     }
@@ -364,7 +377,7 @@ async fn wait_ready(client: &NodeClient, deadline: Duration) -> eyre::Result<()>
 fn task_spec(s: &Settings, initial_model: Hash) -> eyre::Result<TaskSpec> {
     let aggregation = chorus_sdk::task_model::rule_spec(&s.rule).map_err(|e| eyre!("{e}"))?;
     let score_rule = RuleSpec {
-        id: if s.score == "validity" { "validity".into() } else { "loss_delta".into() },
+        id: s.score.clone(),
         params: vec![],
     };
     Ok(TaskSpec {
@@ -449,6 +462,7 @@ struct Summary<'a> {
     wall_seconds: f64,
     mean_round_seconds: f64,
     byzantine_participants: &'a [usize],
+    participant_restarts: usize,
     outputs: BTreeMap<&'static str, String>,
 }
 
@@ -498,24 +512,113 @@ struct DataSplit {
 }
 
 fn load_data(s: &Settings) -> eyre::Result<DataSplit> {
-    let splits = chorus_trainer::load_dataset(&s.dataset, s.data_dir.as_deref())?;
-    let n = splits.train.len();
-    if n <= SCORE_HOLDOUT + s.participants {
-        bail!("{} has too few training samples for {} participants", s.dataset, s.participants);
-    }
-    let pool: Vec<u32> = (0..(n - SCORE_HOLDOUT) as u32).collect();
-    let holdout: Vec<u32> = ((n - SCORE_HOLDOUT) as u32..n as u32).collect();
-    let pool_set = splits.train.subset(&pool)?;
-    let scheme = parse_partition(&s.partition)?;
-    let p = chorus_trainer::partition(
-        &pool_set.labels,
-        pool_set.num_classes,
+    let (parts, splits) = crate::cmd::participant::local_parts(
+        &s.dataset,
+        s.data_dir.as_deref(),
+        SCORE_HOLDOUT,
+        &s.partition,
         s.participants,
-        &scheme,
         s.seed,
     )?;
-    let parts = p.clients.iter().map(|c| pool_set.subset(c)).collect::<Result<Vec<_>, _>>()?;
+    let n = splits.train.len() as u32;
+    let holdout: Vec<u32> = (n - SCORE_HOLDOUT as u32..n).collect();
     Ok(DataSplit { parts, score: splits.train.subset(&holdout)?, test: splits.test })
+}
+
+fn train_seed(s: &Settings, i: usize) -> u64 {
+    s.seed.wrapping_mul(1_000_003).wrapping_add(i as u64)
+}
+
+/// The command line of participant `i` as a separate `chorus participant` process.
+fn participant_command(
+    exe: &Path,
+    root: &Path,
+    s: &Settings,
+    i: usize,
+    rpc: &str,
+    attack: &str,
+) -> tokio::process::Command {
+    let mut c = tokio::process::Command::new(exe);
+    c.arg("participant")
+        .args(["--rpc", rpc])
+        .arg("--key")
+        .arg(root.join("keys").join(format!("participant-{i}.json")))
+        .args(["--dataset", &s.dataset])
+        .args(["--holdout", &SCORE_HOLDOUT.to_string()])
+        .args(["--partition", &s.partition])
+        .args(["--clients", &s.participants.to_string()])
+        .args(["--client", &i.to_string()])
+        .args(["--seed", &s.seed.to_string()])
+        .args(["--epochs", &s.epochs.to_string()])
+        .args(["--lr", &s.lr.to_string()])
+        .args(["--batch", &s.batch.to_string()])
+        .args(["--train-seed", &train_seed(s, i).to_string()])
+        .args(["--attack", attack])
+        .arg("--state")
+        .arg(root.join("progress").join(format!("participant-{i}.json")))
+        .env("CHORUS_PASSWORD", "")
+        .kill_on_drop(true);
+    if let Some(d) = &s.data_dir {
+        c.arg("--data-dir").arg(d);
+    }
+    c
+}
+
+/// Participants running as child processes, restarted when they exit (the test of restart
+/// safety kills them).
+struct Supervised {
+    commands: Vec<Box<dyn Fn() -> tokio::process::Command + Send>>,
+    children: Vec<Option<tokio::process::Child>>,
+    restarts: usize,
+    logs: PathBuf,
+}
+
+impl Supervised {
+    fn spawn(&mut self, i: usize) -> eyre::Result<()> {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.logs.join(format!("participant-{i}.log")))?;
+        let child = (self.commands[i])()
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .wrap_err("spawning a participant process")?;
+        std::fs::write(
+            self.logs.join(format!("participant-{i}.pid")),
+            child.id().map_or(String::new(), |p| p.to_string()),
+        )?;
+        self.children[i] = Some(child);
+        Ok(())
+    }
+
+    /// Restarts every participant that exited; returns how many were restarted.
+    fn check(&mut self) -> eyre::Result<usize> {
+        let mut n = 0;
+        for i in 0..self.children.len() {
+            let exited = match self.children[i].as_mut() {
+                Some(c) => c.try_wait()?.is_some(),
+                None => true,
+            };
+            if exited {
+                self.spawn(i)?;
+                n += 1;
+            }
+        }
+        self.restarts += n;
+        Ok(n)
+    }
+
+    async fn stop(&mut self) {
+        for c in self.children.iter_mut().flatten() {
+            if let Some(pid) = c.id() {
+                let _ = std::process::Command::new("kill").args(["-INT", &pid.to_string()]).status();
+            }
+            if tokio::time::timeout(Duration::from_secs(10), c.wait()).await.is_err() {
+                let _ = c.kill().await;
+            }
+        }
+    }
 }
 
 async fn run_async(args: DevnetArgs) -> eyre::Result<()> {
@@ -630,25 +733,63 @@ async fn run_async(args: DevnetArgs) -> eyre::Result<()> {
     let progress_dir = args.home.join("progress");
     std::fs::create_dir_all(&progress_dir)?;
     let mut handles = Vec::new();
-    for (i, part) in data.parts.into_iter().enumerate() {
-        let node = clients[i % clients.len()].clone();
-        let cfg = ParticipantConfig {
-            train: TrainConfig {
-                epochs: s.epochs,
-                batch_size: s.batch,
-                lr: s.lr,
-                seed: s.seed.wrapping_mul(1_000_003).wrapping_add(i as u64),
-                ..TrainConfig::default()
-            },
-            attack: if rf.byzantine.contains(&i) { attack.clone() } else { Attack::None },
-            collusion: Some(collusion.clone()),
-            state_path: Some(progress_dir.join(format!("participant-{i}.json"))),
-            poll: Duration::from_millis(300),
-            ..ParticipantConfig::default()
+    let mut supervised = None;
+    if s.participant_processes {
+        let exe = std::env::current_exe().wrap_err("locating the chorus binary")?;
+        let mut commands: Vec<Box<dyn Fn() -> tokio::process::Command + Send>> = Vec::new();
+        for i in 0..s.participants {
+            let key = participant_key(s.seed, i)?;
+            let path = args.home.join("keys").join(format!("participant-{i}.json"));
+            if !path.exists() {
+                // Devnet accounts only: a light KDF keeps process starts fast.
+                let kdf = chorus_crypto::KeystoreKdf::Scrypt { log_n: 12, r: 8, p: 1 };
+                let json = chorus_crypto::encrypt_keystore_with(&key, "", &[i as u8; 32], kdf)
+                    .map_err(|e| eyre!("keystore: {e}"))?;
+                std::fs::write(&path, serde_json::to_vec_pretty(&json)?)?;
+            }
+            let rpc = urls[i % urls.len()].clone();
+            let atk = if rf.byzantine.contains(&i) { s.attack.clone() } else { "none".into() };
+            let (exe, root, st) = (exe.clone(), args.home.clone(), s.clone());
+            commands.push(Box::new(move || participant_command(&exe, &root, &st, i, &rpc, &atk)));
+        }
+        let n = commands.len();
+        let mut sup = Supervised {
+            commands,
+            children: (0..n).map(|_| None).collect(),
+            restarts: 0,
+            logs: progress_dir.clone(),
         };
-        let p = Participant::new(node.clone(), blobs.clone(), participant_key(s.seed, i)?, Arc::new(part), cfg)?;
-        let events = node.subscribe();
-        handles.push(tokio::spawn(p.run_until(stop_rx.clone(), Some(events))));
+        for i in 0..n {
+            sup.spawn(i)?;
+        }
+        supervised = Some(sup);
+    } else {
+        for (i, part) in data.parts.into_iter().enumerate() {
+            let node = clients[i % clients.len()].clone();
+            let cfg = ParticipantConfig {
+                train: TrainConfig {
+                    epochs: s.epochs,
+                    batch_size: s.batch,
+                    lr: s.lr,
+                    seed: train_seed(&s, i),
+                    ..TrainConfig::default()
+                },
+                attack: if rf.byzantine.contains(&i) { attack.clone() } else { Attack::None },
+                collusion: Some(collusion.clone()),
+                state_path: Some(progress_dir.join(format!("participant-{i}.json"))),
+                poll: Duration::from_millis(300),
+                ..ParticipantConfig::default()
+            };
+            let p = Participant::new(
+                node.clone(),
+                blobs.clone(),
+                participant_key(s.seed, i)?,
+                Arc::new(part),
+                cfg,
+            )?;
+            let events = node.subscribe();
+            handles.push(tokio::spawn(p.run_until(stop_rx.clone(), Some(events))));
+        }
     }
     let score = Arc::new(data.score);
     let test = Arc::new(data.test);
@@ -705,6 +846,12 @@ async fn run_async(args: DevnetArgs) -> eyre::Result<()> {
         }
         while let Ok(e) = ev_rx.try_recv() {
             evals.insert(e.round, e);
+        }
+        if let Some(sup) = supervised.as_mut() {
+            let n = sup.check()?;
+            if n > 0 {
+                say(format!("restarted {n} participant process(es) that exited"));
+            }
         }
         let Ok(Some(t)) = c0.task(task).await else { continue };
         let height = c0.height().await.unwrap_or(0);
@@ -765,6 +912,13 @@ async fn run_async(args: DevnetArgs) -> eyre::Result<()> {
     round_bar.finish_and_clear();
     overall.finish_and_clear();
     let _ = stop_tx.send(true);
+    let participant_restarts = match supervised.as_mut() {
+        Some(sup) => {
+            sup.stop().await;
+            sup.restarts
+        }
+        None => 0,
+    };
     for h in handles {
         let _ = tokio::time::timeout(Duration::from_secs(30), h).await;
     }
@@ -816,6 +970,7 @@ async fn run_async(args: DevnetArgs) -> eyre::Result<()> {
         wall_seconds: wall,
         mean_round_seconds: if rows.is_empty() { 0.0 } else { rows.iter().map(|r| r.seconds).sum::<f64>() / rows.len() as f64 },
         byzantine_participants: &rf.byzantine,
+        participant_restarts,
         outputs,
     };
     let json = serde_json::to_string_pretty(&summary)?;

@@ -7,6 +7,7 @@ pub(crate) mod devnet;
 pub(crate) mod init;
 pub(crate) mod keys;
 pub(crate) mod node;
+pub(crate) mod participant;
 pub(crate) mod query;
 pub(crate) mod store;
 pub(crate) mod tx;

@@ -897,16 +897,34 @@ fn tick_task(
         let key = state_key::learning("round", t.id, Some(r));
         let mut rd: Round = read(delta, &key)?.ok_or_else(|| TxError::corrupt(&key))?;
         loop {
+            // A window closes at its deadline, or at the first block after everyone it waits
+            // for has acted (the deadlines stay absolute, so closing early never extends a
+            // later window).
+            let (score_commits, score_reveals) = match rd.phase {
+                Phase::ScoreCommit | Phase::ScoreReveal => {
+                    let s = records::scores(delta, t.id, r)?;
+                    let revealed = s.iter().filter(|(_, x)| x.scores.is_some() || x.faulted).count();
+                    (s.len(), revealed)
+                }
+                _ => (0, 0),
+            };
+            let n_validators = rd.validators.len();
             let next = match rd.phase {
-                Phase::Commit if h >= rd.ends[0] => Phase::Reveal,
-                Phase::Reveal if h >= rd.ends[1] => {
+                Phase::Commit if h >= rd.ends[0] || rd.commits >= rd.selected => Phase::Reveal,
+                Phase::Reveal
+                    if h >= rd.ends[1] || (rd.commits > 0 && rd.reveals + rd.faults >= rd.commits) =>
+                {
                     if !close_reveals(delta, t, &mut rd, events)? {
                         break;
                     }
                     Phase::ScoreCommit
                 }
-                Phase::ScoreCommit if h >= rd.ends[2] => Phase::ScoreReveal,
-                Phase::ScoreReveal if h >= rd.ends[3] => {
+                Phase::ScoreCommit if h >= rd.ends[2] || score_commits >= n_validators => {
+                    Phase::ScoreReveal
+                }
+                Phase::ScoreReveal
+                    if h >= rd.ends[3] || (score_commits > 0 && score_reveals >= score_commits) =>
+                {
                     if !close_scores(delta, t, &mut rd, events)? {
                         break;
                     }
