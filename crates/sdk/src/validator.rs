@@ -105,7 +105,8 @@ fn derive_score_salt(key: &AccountKey, task: TaskId, round: RoundNo) -> Hash {
     Hash(keccak256(&b))
 }
 
-fn loss_of(tm: &TaskModel, model: &Update, data: &Dataset) -> Result<(f32, f32)> {
+/// `(mean cross-entropy, accuracy)` of a model blob's parameters on `data`.
+pub fn loss_of(tm: &TaskModel, model: &Update, data: &Dataset) -> Result<(f32, f32)> {
     let mut m = chorus_trainer::build_model(tm.arch.as_str(), 0)?;
     chorus_trainer::params::set_model_from_update(m.as_mut(), model)?;
     let r = m.evaluate(data)?;

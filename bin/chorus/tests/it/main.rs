@@ -2,4 +2,5 @@
 #![allow(clippy::unwrap_used)]
 
 mod cluster;
+mod devnet;
 mod multi_validator;

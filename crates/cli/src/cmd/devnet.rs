@@ -8,7 +8,7 @@
 //! Everything here is wiring: training, scoring and aggregation live in `chorus-sdk`,
 //! `chorus-trainer` and `chorus-fl`, the protocol in `chorus-chain`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use chorus_crypto::AccountKey;
 use chorus_sdk::views::{RoundView, TaskView};
 use chorus_sdk::{
-    Attack, LedgerSource, NodeClient, Participant, ParticipantConfig, RoundEval, TaskModel,
+    Attack, LedgerSource, NodeClient, Participant, ParticipantConfig, TaskModel,
     TxSender, ValidatorConfig, ValidatorWorker,
 };
 use chorus_trainer::{Arch, Dataset, Scheme, TrainConfig};
@@ -89,7 +89,7 @@ pub(crate) struct DevnetArgs {
     #[arg(long, default_value_t = 5)]
     epochs: usize,
     /// Local learning rate (SGD).
-    #[arg(long, default_value_t = 0.05)]
+    #[arg(long, default_value_t = 0.1)]
     lr: f32,
     /// Local batch size.
     #[arg(long, default_value_t = 32)]
@@ -200,15 +200,17 @@ impl Settings {
         // Work per round on two cores, with margin for scoring and the machine being busy.
         let samples = train_len as f64 * f64::from(per_round) / a.participants as f64;
         let train_s = samples * a.epochs as f64 / samples_per_sec(arch) / 2.0;
-        let commit = a.commit_blocks.unwrap_or(((3.0 + 2.0 * train_s) / block_s).ceil() as u64);
         let score_s = f64::from(per_round) * SCORE_HOLDOUT as f64 / (4.0 * samples_per_sec(arch))
             * a.validators as f64;
+        // Windows close as soon as everyone has acted, so generous deadlines cost nothing in a
+        // healthy run and leave room for restarts.
+        let blocks = |secs: f64| ((secs / block_s).ceil() as u64).max(5);
         let phases = PhaseLengths {
-            commit: commit.max(5),
-            reveal: ((2.0 / block_s).ceil() as u64).max(4),
-            score_commit: (((3.0 + 2.0 * score_s) / block_s).ceil() as u64).max(5),
-            score_reveal: ((2.0 / block_s).ceil() as u64).max(4),
-            aggregate: ((6.0 / block_s).ceil() as u64).max(10),
+            commit: a.commit_blocks.unwrap_or(blocks(5.0 + 3.0 * train_s)).max(5),
+            reveal: blocks(5.0),
+            score_commit: blocks(5.0 + 2.0 * score_s),
+            score_reveal: blocks(5.0),
+            aggregate: blocks(10.0),
         };
         Ok(Settings {
             participants: a.participants,
@@ -704,26 +706,8 @@ async fn run_async(args: DevnetArgs) -> eyre::Result<()> {
         s.block_time_ms
     ));
 
-    // 4. Task.
-    let net_seed = Some(s.network_seed());
-    let owner = AccountKey::from_bytes(&derive_secret(&net_seed, "faucet")?)
-        .map_err(|e| eyre!("faucet key: {e}"))?;
-    let task = match rf.task {
-        Some(t) => t,
-        None => {
-            let t = create_task(&clients[0], &blobs, owner, &s).await?;
-            rf.task = Some(t);
-            write_run_file(&args.home, &rf)?;
-            t
-        }
-    };
-    let p = &s.phases;
-    say(format!(
-        "task {task}: {} × {} rounds, {} per round, rule {}, score {}; phases commit {} / reveal {} / score {}+{} / aggregate ≤{} blocks",
-        s.model, s.rounds, s.per_round, s.rule, s.score, p.commit, p.reveal, p.score_commit, p.score_reveal, p.aggregate
-    ));
-
     // 5. Participants and validator workers.
+    let net_seed = Some(s.network_seed());
     let (stop_tx, stop_rx) = watch::channel(false);
     let attack: Attack = s.attack.parse().map_err(|e| eyre!("--attack: {e}"))?;
     // Attackers may wait up to half the commit window for the honest updates they exploit.
@@ -793,7 +777,6 @@ async fn run_async(args: DevnetArgs) -> eyre::Result<()> {
     }
     let score = Arc::new(data.score);
     let test = Arc::new(data.test);
-    let (ev_tx, mut ev_rx) = mpsc::unbounded_channel::<RoundEval>();
     for (i, node) in clients.iter().enumerate() {
         let key = AccountKey::from_bytes(&derive_secret(&net_seed, &format!("operator/{i}"))?)
             .map_err(|e| eyre!("operator key: {e}"))?;
@@ -806,13 +789,36 @@ async fn run_async(args: DevnetArgs) -> eyre::Result<()> {
             state_path: Some(progress_dir.join(format!("validator-{i}.json"))),
             poll: Duration::from_millis(300),
         };
-        let mut w = ValidatorWorker::new(node.clone(), blobs.clone(), key, cfg)?;
-        if i == 0 {
-            w = w.with_evals(ev_tx.clone());
-        }
+        let w = ValidatorWorker::new(node.clone(), blobs.clone(), key, cfg)?;
         handles.push(tokio::spawn(w.run_until(stop_rx.clone(), Some(node.subscribe()))));
     }
-    drop(ev_tx);
+
+    // 5b. Open the task once every participant is registered, so round 0 can select them all.
+    let reg_start = Instant::now();
+    loop {
+        let n = LedgerSource::registrations(clients[0].as_ref()).await.map_or(0, |r| r.len());
+        if n >= s.participants || reg_start.elapsed() > Duration::from_secs(120) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // 5c. Task.
+    let owner = AccountKey::from_bytes(&derive_secret(&net_seed, "faucet")?)
+        .map_err(|e| eyre!("faucet key: {e}"))?;
+    let task = match rf.task {
+        Some(t) => t,
+        None => {
+            let t = create_task(&clients[0], &blobs, owner, &s).await?;
+            rf.task = Some(t);
+            write_run_file(&args.home, &rf)?;
+            t
+        }
+    };
+    let p = &s.phases;
+    say(format!(
+        "task {task}: {} × {} rounds, {} per round, rule {}, score {}; phases commit {} / reveal {} / score {}+{} / aggregate ≤{} blocks",
+        s.model, s.rounds, s.per_round, s.rule, s.score, p.commit, p.reveal, p.score_commit, p.score_reveal, p.aggregate
+    ));
 
     // 6. Follow the task: one bar for the open round, one row per finished round.
     let header = RoundRow::header();
@@ -830,7 +836,10 @@ async fn run_async(args: DevnetArgs) -> eyre::Result<()> {
     );
     let round_bar = mp.insert_before(&overall, ProgressBar::new(1));
     round_bar.set_style(bar_style);
-    let mut evals: BTreeMap<u32, RoundEval> = BTreeMap::new();
+    // Finalized models are evaluated here on the test set (the workers only score).
+    let (ev_tx, mut ev_rx) = mpsc::unbounded_channel::<(u32, Option<(f32, f32)>)>();
+    let mut evals: BTreeMap<u32, Option<(f32, f32)>> = BTreeMap::new();
+    let mut evaluating: BTreeSet<u32> = BTreeSet::new();
     let mut rows: Vec<RoundRow> = Vec::new();
     let mut reported: u32 = 0;
     let mut round_started = Instant::now();
@@ -841,11 +850,11 @@ async fn run_async(args: DevnetArgs) -> eyre::Result<()> {
     loop {
         tokio::select! {
             _ = &mut ctrl_c => { interrupted = true; break; }
-            ev = ev_rx.recv() => { if let Some(e) = ev { evals.insert(e.round, e); } }
+            ev = ev_rx.recv() => { if let Some((r, e)) = ev { evals.insert(r, e); } }
             _ = tokio::time::sleep(Duration::from_millis(250)) => {}
         }
-        while let Ok(e) = ev_rx.try_recv() {
-            evals.insert(e.round, e);
+        while let Ok((r, e)) = ev_rx.try_recv() {
+            evals.insert(r, e);
         }
         if let Some(sup) = supervised.as_mut() {
             let n = sup.check()?;
@@ -858,6 +867,32 @@ async fn run_async(args: DevnetArgs) -> eyre::Result<()> {
         // Report finished rounds in order.
         while reported < t.next_round {
             let Ok(Some(rd)) = c0.round(task, reported).await else { break };
+            if rd.phase == "finalized"
+                && let Some(model_id) = rd.model_id
+                && evaluating.insert(reported)
+            {
+                let (tx, blobs, test, r) = (ev_tx.clone(), blobs.clone(), test.clone(), reported);
+                let tm = TaskModel::from_spec(&t.spec)?;
+                tokio::spawn(async move {
+                    let got = async {
+                        let b = chorus_sdk::BlobStore::get(
+                            blobs.as_ref(),
+                            chorus_sdk::MODELS_NAMESPACE,
+                            &model_id,
+                        )
+                        .await
+                        .ok()?;
+                        let m = tm.decode(&b).ok()?;
+                        tokio::task::spawn_blocking(move || {
+                            chorus_sdk::validator::loss_of(&tm, &m, &test).ok()
+                        })
+                        .await
+                        .ok()?
+                    }
+                    .await;
+                    let _ = tx.send((r, got));
+                });
+            }
             let done = match rd.phase.as_str() {
                 "finalized" => evals.contains_key(&reported),
                 "failed" => true,
@@ -866,7 +901,7 @@ async fn run_async(args: DevnetArgs) -> eyre::Result<()> {
             if !done {
                 break;
             }
-            let ev = evals.get(&reported);
+            let ev = evals.get(&reported).copied().flatten();
             let row = RoundRow {
                 round: reported,
                 status: rd.phase.clone(),
@@ -874,8 +909,8 @@ async fn run_async(args: DevnetArgs) -> eyre::Result<()> {
                 committed: rd.commits,
                 revealed: rd.reveals,
                 accepted: rd.outcome.as_ref().map_or(0, |o| o.accepted.len()),
-                accuracy: ev.map(|e| e.accuracy),
-                loss: ev.map(|e| e.loss),
+                accuracy: ev.map(|e| e.1),
+                loss: ev.map(|e| e.0),
                 rewards: round_rewards(&t, &rd).to_string(),
                 height: rd.ends.iter().copied().filter(|e| *e <= height).max().unwrap_or(height),
                 seconds: round_started.elapsed().as_secs_f64(),
