@@ -283,10 +283,7 @@ pub fn task_to_view(state: &dyn StateRead, t: &Task) -> Result<TaskView, crate::
 }
 
 /// Query: a task view.
-pub fn task_view(
-    state: &dyn StateRead,
-    id: TaskId,
-) -> Result<Option<TaskView>, crate::TxError> {
+pub fn task_view(state: &dyn StateRead, id: TaskId) -> Result<Option<TaskView>, crate::TxError> {
     learning::task(state, id)?.map(|t| task_to_view(state, &t)).transpose()
 }
 
@@ -326,10 +323,7 @@ fn outcome_view(o: &Outcome) -> OutcomeView {
 }
 
 /// View of a round record plus its selection, commits, scores, reveals and outcome.
-pub fn round_to_view(
-    state: &dyn StateRead,
-    rd: &Round,
-) -> Result<RoundView, crate::TxError> {
+pub fn round_to_view(state: &dyn StateRead, rd: &Round) -> Result<RoundView, crate::TxError> {
     let (t, r) = (rd.task, rd.round);
     Ok(RoundView {
         task: t,
@@ -437,8 +431,6 @@ pub fn registration_view(r: &Registration) -> RegistrationView {
 }
 
 /// Query: every registration.
-pub fn registration_views(
-    state: &dyn StateRead,
-) -> Result<Vec<RegistrationView>, crate::TxError> {
+pub fn registration_views(state: &dyn StateRead) -> Result<Vec<RegistrationView>, crate::TxError> {
     Ok(learning::participants(state)?.iter().map(registration_view).collect())
 }

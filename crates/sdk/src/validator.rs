@@ -209,7 +209,10 @@ pub fn score_updates(
                 base_f.iter().zip(&s).map(|(b, s)| b + (s / wt.max(1.0)) as f32).collect()
             };
             if n_valid < 2 {
-                return Ok(valid.iter().map(|u| if u.is_some() { LOO_TOLERANCE } else { 0 }).collect());
+                return Ok(valid
+                    .iter()
+                    .map(|u| if u.is_some() { LOO_TOLERANCE } else { 0 })
+                    .collect());
             }
             let l_all = f64::from(loss_of_f32(tm, &model_with(None), data)?);
             let mut out = Vec::with_capacity(valid.len());
@@ -239,7 +242,6 @@ pub fn score_updates(
         }
     }
 }
-
 
 /// Recomputes a round's accepted set from its revealed updates, the revealed score vectors and
 /// the validator snapshot with the chain's pure functions (`consensus`, `accepted_set`,

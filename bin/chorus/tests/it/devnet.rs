@@ -105,7 +105,8 @@ fn a_killed_devnet_resumes_and_ends_with_the_same_model_as_an_uninterrupted_run(
     // Same seed, killed (SIGKILL) in the middle of the run, then resumed.
     let home = dir.path().join("killed");
     let port = free_base_port();
-    let mut child = devnet(&home, port, &[]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let mut child =
+        devnet(&home, port, &[]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
     let url = format!("http://127.0.0.1:{port}");
     let start = Instant::now();
     // Kill once round 1 is open (round 0 done, so some progress is persisted).
@@ -186,4 +187,16 @@ fn killed_participant_processes_restart_without_double_submitting_or_losing_a_re
         assert!(rec["commit_tx"].is_object() && rec["reveal_tx"].is_object(), "{rec}");
     }
     assert!(audit(&home).status.success());
+}
+
+#[test]
+fn four_validator_processes_finalize_the_same_model_as_one_validator() {
+    let dir = tempfile::tempdir().unwrap();
+    let one = run_json(devnet(&dir.path().join("one"), free_base_port(), &[]));
+    let four_home = dir.path().join("four");
+    let four = run_json(devnet(&four_home, free_base_port(), &["--validators", "4"]));
+    assert_eq!(four["rounds"].as_array().unwrap().len(), 3);
+    assert_eq!(final_model(&four), final_model(&one));
+    // Every validator's store holds the replicated blobs: audit from node 0's home.
+    assert!(audit(&four_home).status.success());
 }

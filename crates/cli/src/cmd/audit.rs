@@ -63,7 +63,10 @@ pub(crate) fn run(args: AuditArgs) -> eyre::Result<()> {
                 )
                 .await
                 .wrap_err_with(|| {
-                    format!("opening {} (is its node still running? then use --rpc)", home.0.display())
+                    format!(
+                        "opening {} (is its node still running? then use --rpc)",
+                        home.0.display()
+                    )
                 })?;
                 let url = svc.api_url();
                 services = Some((svc, tasks));

@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 use chorus_crypto::AccountKey;
 use chorus_sdk::views::{RoundView, TaskView};
 use chorus_sdk::{
-    Attack, LedgerSource, NodeClient, Participant, ParticipantConfig, TaskModel,
-    TxSender, ValidatorConfig, ValidatorWorker,
+    Attack, LedgerSource, NodeClient, Participant, ParticipantConfig, TaskModel, TxSender,
+    ValidatorConfig, ValidatorWorker,
 };
 use chorus_trainer::{Arch, Dataset, Scheme, TrainConfig};
 use chorus_types::learning::{
@@ -193,7 +193,8 @@ impl Settings {
             bail!("--score must be `loo`, `loss_delta` or `validity`");
         }
         let arch: Arch = a.model.parse().map_err(|e| eyre!("--model: {e}"))?;
-        let per_round = a.per_round.unwrap_or(a.participants as u32).clamp(1, a.participants as u32);
+        let per_round =
+            a.per_round.unwrap_or(a.participants as u32).clamp(1, a.participants as u32);
         parse_partition(&a.partition)?;
         chorus_sdk::task_model::rule_spec(&a.rule).map_err(|e| eyre!("--rule: {e}"))?;
         let block_s = a.block_time_ms.max(1) as f64 / 1000.0;
@@ -327,7 +328,10 @@ impl Network {
     }
 }
 
-async fn start_network(homes: &[Home], settings: &Settings) -> eyre::Result<(Network, Vec<String>)> {
+async fn start_network(
+    homes: &[Home],
+    settings: &Settings,
+) -> eyre::Result<(Network, Vec<String>)> {
     if homes.len() == 1 {
         let home = &homes[0];
         let config = home.load_config()?;
@@ -378,10 +382,7 @@ async fn wait_ready(client: &NodeClient, deadline: Duration) -> eyre::Result<()>
 
 fn task_spec(s: &Settings, initial_model: Hash) -> eyre::Result<TaskSpec> {
     let aggregation = chorus_sdk::task_model::rule_spec(&s.rule).map_err(|e| eyre!("{e}"))?;
-    let score_rule = RuleSpec {
-        id: s.score.clone(),
-        params: vec![],
-    };
+    let score_rule = RuleSpec { id: s.score.clone(), params: vec![] };
     Ok(TaskSpec {
         model: ModelSpec {
             spec_id: s.model.clone(),
@@ -418,7 +419,8 @@ async fn create_task(
     }
     let spec = task_spec(s, id)?;
     let sender = TxSender::new(client.clone(), owner, 0);
-    let h = sender.send(vec![Msg::Learning(LearningMsg::CreateTask { spec: Box::new(spec) })]).await?;
+    let h =
+        sender.send(vec![Msg::Learning(LearningMsg::CreateTask { spec: Box::new(spec) })]).await?;
     let receipt = client.wait_receipt(&h, Duration::from_secs(60)).await?;
     receipt
         .events
@@ -469,10 +471,7 @@ struct Summary<'a> {
 }
 
 pub(crate) fn run(args: DevnetArgs) -> eyre::Result<()> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     rt.block_on(run_async(args))
 }
 
@@ -494,7 +493,8 @@ fn prepare_home(args: &DevnetArgs, train_len: usize) -> eyre::Result<(RunFile, b
     }
     let settings = Settings::from_args(args, train_len)?;
     let f = ((settings.participants as f64) * settings.byzantine).round() as usize;
-    let seed = chorus_types::keccak256(format!("chorus-devnet/{}/byzantine", settings.seed).as_bytes());
+    let seed =
+        chorus_types::keccak256(format!("chorus-devnet/{}/byzantine", settings.seed).as_bytes());
     let mut byzantine = chorus_fl::attack::choose_byzantine(settings.participants, f, seed);
     byzantine.sort_unstable();
     Ok((RunFile { version: 1, settings, task: None, byzantine }, true))
@@ -614,7 +614,8 @@ impl Supervised {
     async fn stop(&mut self) {
         for c in self.children.iter_mut().flatten() {
             if let Some(pid) = c.id() {
-                let _ = std::process::Command::new("kill").args(["-INT", &pid.to_string()]).status();
+                let _ =
+                    std::process::Command::new("kill").args(["-INT", &pid.to_string()]).status();
             }
             if tokio::time::timeout(Duration::from_secs(10), c.wait()).await.is_err() {
                 let _ = c.kill().await;
@@ -817,22 +818,32 @@ async fn run_async(args: DevnetArgs) -> eyre::Result<()> {
     let p = &s.phases;
     say(format!(
         "task {task}: {} × {} rounds, {} per round, rule {}, score {}; phases commit {} / reveal {} / score {}+{} / aggregate ≤{} blocks",
-        s.model, s.rounds, s.per_round, s.rule, s.score, p.commit, p.reveal, p.score_commit, p.score_reveal, p.aggregate
+        s.model,
+        s.rounds,
+        s.per_round,
+        s.rule,
+        s.score,
+        p.commit,
+        p.reveal,
+        p.score_commit,
+        p.score_reveal,
+        p.aggregate
     ));
 
     // 6. Follow the task: one bar for the open round, one row per finished round.
     let header = RoundRow::header();
     say(header.clone());
-    let bar_style = ProgressStyle::with_template(
-        "round {prefix:>3} [{bar:30}] {pos:>3}/{len:3} blocks  {msg}",
-    )
-    .map_err(|e| eyre!("{e}"))?
-    .progress_chars("=> ");
+    let bar_style =
+        ProgressStyle::with_template("round {prefix:>3} [{bar:30}] {pos:>3}/{len:3} blocks  {msg}")
+            .map_err(|e| eyre!("{e}"))?
+            .progress_chars("=> ");
     let overall = mp.add(ProgressBar::new(u64::from(s.rounds)));
     overall.set_style(
-        ProgressStyle::with_template("rounds    [{bar:30}] {pos:>3}/{len:3}  {elapsed_precise}  {msg}")
-            .map_err(|e| eyre!("{e}"))?
-            .progress_chars("##-"),
+        ProgressStyle::with_template(
+            "rounds    [{bar:30}] {pos:>3}/{len:3}  {elapsed_precise}  {msg}",
+        )
+        .map_err(|e| eyre!("{e}"))?
+        .progress_chars("##-"),
     );
     let round_bar = mp.insert_before(&overall, ProgressBar::new(1));
     round_bar.set_style(bar_style);
@@ -963,7 +974,9 @@ async fn run_async(args: DevnetArgs) -> eyre::Result<()> {
     let mut outputs = BTreeMap::new();
     if let Some(model_id) = final_task.current_model {
         let tm = TaskModel::from_spec(&final_task.spec)?;
-        let bytes = chorus_sdk::BlobStore::get(blobs.as_ref(), chorus_sdk::MODELS_NAMESPACE, &model_id).await?;
+        let bytes =
+            chorus_sdk::BlobStore::get(blobs.as_ref(), chorus_sdk::MODELS_NAMESPACE, &model_id)
+                .await?;
         let model = tm.decode(&bytes)?;
         let st = chorus_trainer::params::to_safetensors(&tm.spec, &model.to_f32())?;
         let path = args.home.join("model.safetensors");
@@ -983,11 +996,7 @@ async fn run_async(args: DevnetArgs) -> eyre::Result<()> {
             "ROUND",
             "TEST ACCURACY %",
             ((lo - 5.0).clamp(0.0, 90.0).floor(), 100.0),
-            &[crate::plot::Series {
-                label: s.rule.clone(),
-                points,
-                color: [31, 119, 180],
-            }],
+            &[crate::plot::Series { label: s.rule.clone(), points, color: [31, 119, 180] }],
         )?;
         outputs.insert("plot", path.display().to_string());
     }
@@ -1003,7 +1012,11 @@ async fn run_async(args: DevnetArgs) -> eyre::Result<()> {
         final_loss: last.and_then(|r| r.loss),
         final_model: final_task.current_model,
         wall_seconds: wall,
-        mean_round_seconds: if rows.is_empty() { 0.0 } else { rows.iter().map(|r| r.seconds).sum::<f64>() / rows.len() as f64 },
+        mean_round_seconds: if rows.is_empty() {
+            0.0
+        } else {
+            rows.iter().map(|r| r.seconds).sum::<f64>() / rows.len() as f64
+        },
         byzantine_participants: &rf.byzantine,
         participant_restarts,
         outputs,

@@ -93,7 +93,8 @@ pub(crate) fn local_parts(
     let pool: Vec<u32> = (0..(n - holdout) as u32).collect();
     let pool_set = splits.train.subset(&pool)?;
     let scheme = crate::cmd::devnet::parse_partition(scheme)?;
-    let p = chorus_trainer::partition(&pool_set.labels, pool_set.num_classes, clients, &scheme, seed)?;
+    let p =
+        chorus_trainer::partition(&pool_set.labels, pool_set.num_classes, clients, &scheme, seed)?;
     let parts = p.clients.iter().map(|c| pool_set.subset(c)).collect::<Result<Vec<_>, _>>()?;
     Ok((parts, splits))
 }

@@ -903,7 +903,8 @@ fn tick_task(
             let (score_commits, score_reveals) = match rd.phase {
                 Phase::ScoreCommit | Phase::ScoreReveal => {
                     let s = records::scores(delta, t.id, r)?;
-                    let revealed = s.iter().filter(|(_, x)| x.scores.is_some() || x.faulted).count();
+                    let revealed =
+                        s.iter().filter(|(_, x)| x.scores.is_some() || x.faulted).count();
                     (s.len(), revealed)
                 }
                 _ => (0, 0),
@@ -912,7 +913,8 @@ fn tick_task(
             let next = match rd.phase {
                 Phase::Commit if h >= rd.ends[0] || rd.commits >= rd.selected => Phase::Reveal,
                 Phase::Reveal
-                    if h >= rd.ends[1] || (rd.commits > 0 && rd.reveals + rd.faults >= rd.commits) =>
+                    if h >= rd.ends[1]
+                        || (rd.commits > 0 && rd.reveals + rd.faults >= rd.commits) =>
                 {
                     if !close_reveals(delta, t, &mut rd, events)? {
                         break;
