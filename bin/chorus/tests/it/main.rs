@@ -4,3 +4,4 @@
 mod cluster;
 mod devnet;
 mod multi_validator;
+mod tasks;

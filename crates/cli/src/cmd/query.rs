@@ -1,4 +1,5 @@
-//! `chorus query`: read accounts, blocks, transactions and verified state proofs.
+//! `chorus query`: read accounts, blocks, transactions, verified state proofs, and the learning
+//! records (tasks, rounds, model versions, registrations).
 
 use chorus_types::Address;
 use clap::{Args, Subcommand};
@@ -50,6 +51,25 @@ enum QueryCmd {
     Status,
     /// The active validator set.
     Validators,
+    /// Every training task, or one (spec, status, escrow, current model).
+    Task {
+        /// Task id (default: all).
+        id: Option<u64>,
+    },
+    /// One round of a task: selection, commits, reveals, scores, outcome.
+    Round {
+        /// Task id.
+        task: u64,
+        /// Round number.
+        round: u32,
+    },
+    /// A task's model versions (version → model id, round, accepted set, scores).
+    Model {
+        /// Task id.
+        task: u64,
+    },
+    /// Registered participants and workers.
+    Participants,
 }
 
 pub(crate) fn run(args: QueryArgs) -> eyre::Result<()> {
@@ -68,6 +88,17 @@ async fn query(args: QueryArgs) -> eyre::Result<()> {
         QueryCmd::Tx { hash } => http::get(&format!("{n}/v1/txs/{hash}")).await?,
         QueryCmd::Status => http::get(&format!("{n}/v1/status")).await?,
         QueryCmd::Validators => http::get(&format!("{n}/v1/validators")).await?,
+        QueryCmd::Task { id: Some(id) } => {
+            http::get(&format!("{n}/v1/learning/tasks/{id}")).await?
+        }
+        QueryCmd::Task { id: None } => http::get(&format!("{n}/v1/learning/tasks")).await?,
+        QueryCmd::Round { task, round } => {
+            http::get(&format!("{n}/v1/learning/tasks/{task}/rounds/{round}")).await?
+        }
+        QueryCmd::Model { task } => {
+            http::get(&format!("{n}/v1/learning/tasks/{task}/versions")).await?
+        }
+        QueryCmd::Participants => http::get(&format!("{n}/v1/registry/participants")).await?,
         QueryCmd::Proof { balance_of, key, height } => {
             let key = match (balance_of, key) {
                 (Some(a), _) => chorus_chain::state_key::balance(&a),
