@@ -203,15 +203,15 @@ impl Settings {
         let train_s = samples * a.epochs as f64 / samples_per_sec(arch) / 2.0;
         let score_s = f64::from(per_round) * SCORE_HOLDOUT as f64 / (4.0 * samples_per_sec(arch))
             * a.validators as f64;
-        // Windows close as soon as everyone has acted, so generous deadlines cost nothing in a
-        // healthy run and leave room for restarts.
+        // Windows close as soon as everyone has acted, so generous deadlines (8× the expected
+        // work) cost nothing in a healthy run and leave room for a busy machine and restarts.
         let blocks = |secs: f64| ((secs / block_s).ceil() as u64).max(5);
         let phases = PhaseLengths {
-            commit: a.commit_blocks.unwrap_or(blocks(5.0 + 3.0 * train_s)).max(5),
-            reveal: blocks(5.0),
-            score_commit: blocks(5.0 + 2.0 * score_s),
-            score_reveal: blocks(5.0),
-            aggregate: blocks(10.0),
+            commit: a.commit_blocks.unwrap_or(blocks(10.0 + 8.0 * train_s)).max(5),
+            reveal: blocks(10.0),
+            score_commit: blocks(10.0 + 8.0 * score_s),
+            score_reveal: blocks(10.0),
+            aggregate: blocks(20.0),
         };
         Ok(Settings {
             participants: a.participants,
