@@ -205,6 +205,8 @@ pub struct Participant<L, B> {
     cfg: ParticipantConfig,
     progress: ProgressFile<ParticipantRound>,
     register_tx: Option<Hash>,
+    /// Registration seen on chain (registrations are only re-read until then).
+    registered: bool,
 }
 
 /// The X25519 key a participant registers for sealed delivery to it, derived from its account
@@ -239,7 +241,16 @@ impl<L: LedgerSource + 'static, B: BlobStore + 'static> Participant<L, B> {
     ) -> Result<Self> {
         let progress = ProgressFile::open(cfg.state_path.clone())?;
         let sender = TxSender::new(ledger.clone(), key, cfg.fee);
-        Ok(Participant { ledger, blobs, sender, data, cfg, progress, register_tx: None })
+        Ok(Participant {
+            ledger,
+            blobs,
+            sender,
+            data,
+            cfg,
+            progress,
+            register_tx: None,
+            registered: false,
+        })
     }
 
     /// The participant's address.
@@ -254,7 +265,11 @@ impl<L: LedgerSource + 'static, B: BlobStore + 'static> Participant<L, B> {
 
     async fn ensure_registered(&mut self, report: &mut StepReport) -> Result<bool> {
         let me = self.address();
+        if self.registered {
+            return Ok(true);
+        }
         if self.ledger.registrations().await?.iter().any(|r| r.address == me) {
+            self.registered = true;
             return Ok(true);
         }
         if let Some(h) = self.register_tx {
@@ -480,6 +495,10 @@ impl<L: LedgerSource + 'static, B: BlobStore + 'static> Participant<L, B> {
                         None => std::future::pending::<()>().await,
                     }
                 } => {}
+            }
+            // One step covers every block that arrived meanwhile.
+            if let Some(rx) = events.as_mut() {
+                while rx.try_recv().is_ok() {}
             }
         }
     }

@@ -602,6 +602,10 @@ impl<L: LedgerSource + 'static, B: BlobStore + 'static> ValidatorWorker<L, B> {
                     }
                 } => {}
             }
+            // One step covers every block that arrived meanwhile.
+            if let Some(rx) = events.as_mut() {
+                while rx.try_recv().is_ok() {}
+            }
         }
     }
 }
