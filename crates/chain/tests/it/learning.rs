@@ -1056,3 +1056,40 @@ proptest! {
         prop_assert!(all.iter().all(|s| *s < count));
     }
 }
+
+#[test]
+fn windows_close_at_the_first_block_after_everyone_has_acted_but_wait_for_the_missing() {
+    let mut long = spec(1, 3, 2);
+    long.phases =
+        PhaseLengths { commit: 50, reveal: 50, score_commit: 50, score_reveal: 50, aggregate: 50 };
+    let mut net = Net::new(3, 4);
+    let id = net.create(long.clone());
+    net.block(vec![]);
+    // Everyone commits in one block and reveals in the next: the commit window closed at the
+    // start of the reveal block, the reveal window at the start of the block after.
+    commit_and_reveal(&mut net, id, 0);
+    net.block(vec![]);
+    let rd = learning::round(&net.state, id, 0).unwrap().unwrap();
+    assert_eq!(rd.phase, Phase::ScoreCommit);
+    assert_eq!(rd.ends[0] - rd.opened_at, 51, "deadlines stay absolute");
+
+    // A second task where one participant never commits: the window runs to its deadline.
+    let mut net = Net::new(3, 4);
+    let id = net.create(long);
+    net.block(vec![]);
+    let sel: Vec<String> =
+        learning::selection(&net.state, id, 0).unwrap().iter().map(|(a, _)| net.name(a)).collect();
+    let txs: Vec<VerifiedTx> = sel[..2]
+        .iter()
+        .map(|n| {
+            let c = update_commitment(&update_of(n, 0), &salt(n), &addr(n), id, 0);
+            net.learn(n, LearningMsg::Commit { task: id, round: 0, commitment: c })
+        })
+        .collect();
+    net.block(txs);
+    for _ in 0..10 {
+        net.block(vec![]);
+    }
+    let rd = learning::round(&net.state, id, 0).unwrap().unwrap();
+    assert_eq!(rd.phase, Phase::Commit, "2 of 3 committed: still waiting");
+}
