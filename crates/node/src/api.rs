@@ -192,10 +192,13 @@ fn decode_hex(s: &str) -> Result<Vec<u8>, ApiError> {
 pub fn admit_tx(s: &ApiState, raw: &[u8]) -> ApiResult<SubmitResponse> {
     let chain_id = s.ledger.chain_id();
     let vtx = check_stateless(raw, chain_id).inspect_err(|_| reject(s, "stateless"))?;
+    // The pool lock is taken before the snapshot: a commit writes the block and then prunes the
+    // pool, so a snapshot older than the pool would judge a queued nonce against a pruned pool
+    // and report a gap that does not exist.
+    let mut pool = crate::lock(&s.mempool);
     let snap = s.ledger.db().snapshot().map_err(ApiError::internal)?;
     let sender = vtx.sender();
     let committed = chorus_chain::account_nonce(&snap, &sender)?;
-    let mut pool = crate::lock(&s.mempool);
     let pending = pool.pending_nonce(&sender, committed);
     let nonce = vtx.tx().nonce;
     // Stateful checks run against the committed state with the sender's nonce advanced past
@@ -318,10 +321,13 @@ async fn get_account(
 ) -> ApiResult<Json<AccountResponse>> {
     let address: Address =
         address.parse().map_err(|e| ApiError::bad_request(format!("invalid address: {e}")))?;
+    // Pool before snapshot, as in `admit_tx`, so the pending nonce is never older than the pool.
+    let pool = crate::lock(&s.mempool);
     let snap = s.ledger.db().snapshot().map_err(ApiError::internal)?;
     let balance = chorus_chain::components::bank::balance(&snap, &address)?;
     let nonce = chorus_chain::account_nonce(&snap, &address)?;
-    let pending_nonce = crate::lock(&s.mempool).pending_nonce(&address, nonce);
+    let pending_nonce = pool.pending_nonce(&address, nonce);
+    drop(pool);
     Ok(Json(AccountResponse {
         address,
         balance: balance.to_string(),
