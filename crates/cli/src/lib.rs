@@ -35,6 +35,8 @@ enum Command {
     Participant(cmd::participant::ParticipantArgs),
     /// Run a validator node from its home directory.
     Node(cmd::node::NodeArgs),
+    /// Open and manage training tasks (owner transactions).
+    Task(cmd::task::TaskArgs),
     /// Sign and submit a transaction.
     Tx(cmd::tx::TxArgs),
     /// Query accounts, blocks, transactions and verified state proofs.
@@ -63,6 +65,7 @@ pub fn run() -> ExitCode {
         Command::Keys(a) => cmd::keys::run(a),
         Command::Node(a) => cmd::node::run(a),
         Command::Participant(a) => cmd::participant::run(a),
+        Command::Task(a) => cmd::task::run(a),
         Command::Tx(a) => cmd::tx::run(a),
         Command::Query(a) => cmd::query::run(a),
         Command::Store(a) => cmd::store::run(a),

@@ -1,4 +1,4 @@
-//! `chorus tx create-task|cancel-task` and `chorus query task|model` against a real node.
+//! `chorus task create|cancel` and `chorus query task|model` against a real node.
 
 use std::process::Command;
 use std::time::Duration;
@@ -78,7 +78,7 @@ fn task_commands_create_query_and_cancel_a_task_with_the_escrow_refunded() {
     assert_eq!(versions[0]["version"], 0);
     assert_eq!(versions[0]["model_id"], format!("{}", Hash([3; 32])));
 
-    chorus(&["tx", "--home", home, "--node", &url, "cancel-task", "1"]);
+    chorus(&["task", "--home", home, "--node", &url, "cancel", "1"]);
     let t = chorus(&["query", "--node", &url, "task", "1"]);
     assert_eq!(t["status"], "cancelled");
     assert_eq!(t["refunded"], "1000");

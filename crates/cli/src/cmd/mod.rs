@@ -10,4 +10,5 @@ pub(crate) mod node;
 pub(crate) mod participant;
 pub(crate) mod query;
 pub(crate) mod store;
+pub(crate) mod task;
 pub(crate) mod tx;

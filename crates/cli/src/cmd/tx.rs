@@ -44,34 +44,6 @@ pub(crate) struct TxArgs {
 
 #[derive(Subcommand, Debug)]
 enum TxCmd {
-    /// Open a training task from a JSON `TaskSpec` (the whole budget is escrowed).
-    CreateTask {
-        /// Path of the spec (JSON, the shape `chorus query task` shows under `spec`).
-        #[arg(long)]
-        spec: PathBuf,
-    },
-    /// Owner: stop opening new rounds.
-    PauseTask {
-        /// Task id.
-        task: u64,
-    },
-    /// Owner: resume a paused task.
-    ResumeTask {
-        /// Task id.
-        task: u64,
-    },
-    /// Owner: cancel; the remaining escrow is refunded.
-    CancelTask {
-        /// Task id.
-        task: u64,
-    },
-    /// Owner: make an earlier model version current again.
-    Rollback {
-        /// Task id.
-        task: u64,
-        /// Version to restore.
-        version: u32,
-    },
     /// Transfer tokens.
     Transfer {
         /// Recipient address.
@@ -118,22 +90,8 @@ pub(crate) async fn send(signer: &SignerArgs, msgs: Vec<Msg>) -> eyre::Result<se
 
 pub(crate) fn run(args: TxArgs) -> eyre::Result<()> {
     let rt = tokio::runtime::Runtime::new()?;
-    use chorus_types::learning::{LearningMsg, TaskSpec};
     let msgs = match args.cmd {
         TxCmd::Transfer { to, amount } => vec![Msg::Bank(BankMsg::Transfer { to, amount })],
-        TxCmd::CreateTask { spec } => {
-            let text = std::fs::read_to_string(&spec)
-                .map_err(|e| eyre!("reading {}: {e}", spec.display()))?;
-            let spec: TaskSpec = serde_json::from_str(&text)
-                .map_err(|e| eyre!("{} is not a task spec: {e}", spec.display()))?;
-            vec![Msg::Learning(LearningMsg::CreateTask { spec: Box::new(spec) })]
-        }
-        TxCmd::PauseTask { task } => vec![Msg::Learning(LearningMsg::PauseTask { task })],
-        TxCmd::ResumeTask { task } => vec![Msg::Learning(LearningMsg::ResumeTask { task })],
-        TxCmd::CancelTask { task } => vec![Msg::Learning(LearningMsg::CancelTask { task })],
-        TxCmd::Rollback { task, version } => {
-            vec![Msg::Learning(LearningMsg::Rollback { task, version })]
-        }
     };
     let out = rt.block_on(send(&args.signer, msgs))?;
     if let Some(err) = out["receipt"]["result"].get("Err") {
