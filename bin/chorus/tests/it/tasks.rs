@@ -56,12 +56,12 @@ fn task_commands_create_query_and_cancel_a_task_with_the_escrow_refunded() {
     let home = c.home(0);
     let (home, url) = (home.to_str().unwrap(), c.url(0));
     let created = chorus(&[
-        "tx",
+        "task",
         "--home",
         home,
         "--node",
         &url,
-        "create-task",
+        "create",
         "--spec",
         path.to_str().unwrap(),
     ]);
