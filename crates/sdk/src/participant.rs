@@ -358,6 +358,18 @@ impl<L: LedgerSource + 'static, B: BlobStore + 'static> Participant<L, B> {
             Attack::MinMax => chorus_fl::attack::min_max(&honest),
             _ => None,
         };
+        // Colluders craft the same vector; each nudges one coordinate by one fixed-point unit
+        // (a coordinate chosen from its address) so the copies do not share an id, which the
+        // protocol would pay and count once.
+        let crafted = crafted.map(|mut c| {
+            if !c.values.is_empty() {
+                let a = self.address().0;
+                let k = u64::from_be_bytes([a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7]]);
+                let i = (k % c.values.len() as u64) as usize;
+                c.values[i] = c.values[i].saturating_add(1);
+            }
+            c
+        });
         Ok((crafted.unwrap_or(u), n))
     }
 
