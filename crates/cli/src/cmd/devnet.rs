@@ -749,6 +749,8 @@ async fn run_async(args: DevnetArgs) -> eyre::Result<()> {
         }
         supervised = Some(sup);
     } else {
+        let participant_poll =
+            Duration::from_millis(300 * (s.participants as u64).div_ceil(20).clamp(1, 7));
         for (i, part) in data.parts.into_iter().enumerate() {
             let node = clients[i % clients.len()].clone();
             let cfg = ParticipantConfig {
@@ -762,7 +764,7 @@ async fn run_async(args: DevnetArgs) -> eyre::Result<()> {
                 attack: if rf.byzantine.contains(&i) { attack.clone() } else { Attack::None },
                 collusion: Some(collusion.clone()),
                 state_path: Some(progress_dir.join(format!("participant-{i}.json"))),
-                poll: Duration::from_millis(300),
+                poll: participant_poll,
                 ..ParticipantConfig::default()
             };
             let p = Participant::new(
@@ -772,8 +774,10 @@ async fn run_async(args: DevnetArgs) -> eyre::Result<()> {
                 Arc::new(part),
                 cfg,
             )?;
-            let events = node.subscribe();
-            handles.push(tokio::spawn(p.run_until(stop_rx.clone(), Some(events))));
+            // Many in-process participants poll instead of each following every block, so the
+            // node's API is not asked for hundreds of round views per block.
+            let events = (s.participants <= 20).then(|| node.subscribe());
+            handles.push(tokio::spawn(p.run_until(stop_rx.clone(), events)));
         }
     }
     let score = Arc::new(data.score);
