@@ -354,10 +354,19 @@ async fn start_network(
     let mut urls = Vec::new();
     for (i, home) in homes.iter().enumerate() {
         let log = std::fs::File::create(home.0.join("node.log"))?;
-        let child = tokio::process::Command::new(&exe)
-            .arg("node")
+        let mut cmd = tokio::process::Command::new(&exe);
+        // Each validator process runs its own worker (`chorus node --worker`).
+        cmd.arg("node")
             .arg("--home")
             .arg(&home.0)
+            .arg("--worker")
+            .args(["--worker-dataset", &settings.dataset])
+            .args(["--worker-holdout", &SCORE_HOLDOUT.to_string()])
+            .env("CHORUS_PASSWORD", "");
+        if let Some(d) = &settings.data_dir {
+            cmd.arg("--worker-data-dir").arg(d);
+        }
+        let child = cmd
             .stdout(log.try_clone()?)
             .stderr(log)
             .kill_on_drop(true)
@@ -782,7 +791,9 @@ async fn run_async(args: DevnetArgs) -> eyre::Result<()> {
     }
     let score = Arc::new(data.score);
     let test = Arc::new(data.test);
-    for (i, node) in clients.iter().enumerate() {
+    // One validator: its worker runs here (same code as `chorus node --worker`, which the
+    // validator processes of `--validators N` run themselves).
+    for (i, node) in clients.iter().enumerate().take(if s.validators == 1 { 1 } else { 0 }) {
         let key = AccountKey::from_bytes(&derive_secret(&net_seed, &format!("operator/{i}"))?)
             .map_err(|e| eyre!("operator key: {e}"))?;
         let cfg = ValidatorConfig {

@@ -1,4 +1,5 @@
-//! `chorus node`: run a validator node from its home directory.
+//! `chorus node`: run a validator node from its home directory, optionally with its validator
+//! worker (`--worker`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -29,6 +30,36 @@ pub(crate) struct NodeArgs {
     /// Print the merged configuration (defaults < file < env < flags) and exit.
     #[arg(long)]
     print_config: bool,
+    /// Also run the validator worker (score, commit-reveal scores, aggregate, propose/attest)
+    /// signing with the `operator` key of this home.
+    #[arg(long, help_heading = "Validator worker")]
+    worker: bool,
+    /// Data set whose held-out training samples the worker scores updates on.
+    #[arg(long, default_value = "mnist", help_heading = "Validator worker")]
+    worker_dataset: String,
+    /// Directory of that data set's IDX files.
+    #[arg(long, help_heading = "Validator worker")]
+    worker_data_dir: Option<PathBuf>,
+    /// How many training samples, taken from the end, form the scoring split.
+    #[arg(long, default_value_t = 5_000, help_heading = "Validator worker")]
+    worker_holdout: usize,
+    /// Password of the operator keystore.
+    #[arg(long, env = "CHORUS_PASSWORD", default_value = "", help_heading = "Validator worker")]
+    password: String,
+}
+
+/// The validator worker's data: the last `holdout` training samples (scoring) and the test set.
+fn worker_data(
+    args: &NodeArgs,
+) -> eyre::Result<(chorus_trainer::Dataset, chorus_trainer::Dataset)> {
+    let splits =
+        chorus_trainer::load_dataset(&args.worker_dataset, args.worker_data_dir.as_deref())?;
+    let n = splits.train.len();
+    if args.worker_holdout == 0 || args.worker_holdout >= n {
+        eyre::bail!("--worker-holdout must be in 1..{n}");
+    }
+    let idx: Vec<u32> = ((n - args.worker_holdout) as u32..n as u32).collect();
+    Ok((splits.train.subset(&idx)?, splits.test))
 }
 
 pub(crate) fn run(args: NodeArgs) -> eyre::Result<()> {
@@ -52,6 +83,12 @@ pub(crate) fn run(args: NodeArgs) -> eyre::Result<()> {
     }
     let genesis = home.load_genesis()?;
     let key = home.load_consensus_key()?;
+    let worker = if args.worker {
+        let op = home.read_account("operator", &args.password)?;
+        Some((op, worker_data(&args)?))
+    } else {
+        None
+    };
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async move {
         let node = chorus_node::service::start_node(
@@ -69,8 +106,32 @@ pub(crate) fn run(args: NodeArgs) -> eyre::Result<()> {
             node.services.api_url(),
             config.consensus.listen
         );
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let mut worker_task = None;
+        if let Some((op, (score, test))) = worker {
+            let client = std::sync::Arc::new(chorus_sdk::NodeClient::new(node.services.api_url()));
+            let blobs = std::sync::Arc::new(chorus_sdk::blobs::Replicated::new(vec![
+                client.store_endpoint(),
+            ])?);
+            let cfg = chorus_sdk::ValidatorConfig {
+                score_data: std::sync::Arc::new(score),
+                eval_data: std::sync::Arc::new(test),
+                max_update_norm: None,
+                seal_secret: None,
+                fee: 0,
+                state_path: Some(home.data().join("worker.json")),
+                poll: std::time::Duration::from_millis(300),
+            };
+            eprintln!("validator worker running as {}", op.address());
+            let w = chorus_sdk::ValidatorWorker::new(client.clone(), blobs, op, cfg)?;
+            worker_task = Some(tokio::spawn(w.run_until(stop_rx, Some(client.subscribe()))));
+        }
         tokio::signal::ctrl_c().await?;
         eprintln!("stopping…");
+        let _ = stop_tx.send(true);
+        if let Some(t) = worker_task {
+            let _ = t.await;
+        }
         node.stop().await;
         Ok(())
     })
