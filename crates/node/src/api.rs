@@ -190,6 +190,13 @@ fn decode_hex(s: &str) -> Result<Vec<u8>, ApiError> {
 
 /// Admits raw transaction bytes into the mempool (also used in-process by the devnet).
 pub fn admit_tx(s: &ApiState, raw: &[u8]) -> ApiResult<SubmitResponse> {
+    let started = std::time::Instant::now();
+    let result = admit_tx_timed(s, raw);
+    s.metrics.tx_admission_seconds.observe(started.elapsed().as_secs_f64());
+    result
+}
+
+fn admit_tx_timed(s: &ApiState, raw: &[u8]) -> ApiResult<SubmitResponse> {
     let chain_id = s.ledger.chain_id();
     let vtx = check_stateless(raw, chain_id).inspect_err(|_| reject(s, "stateless"))?;
     // The pool lock is taken before the snapshot: a commit writes the block and then prunes the

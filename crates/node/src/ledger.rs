@@ -390,7 +390,9 @@ impl Ledger {
             certificate_bytes: borsh::to_vec(&certificate).unwrap_or_default(),
             txs,
         };
+        let write_started = std::time::Instant::now();
         self.db.commit(prepared, record)?;
+        self.metrics.block_commit_seconds.observe(write_started.elapsed().as_secs_f64());
 
         // Forget undecided work for this height and below.
         lock(&self.executed).retain(|_, e| e.block.header.height > height);

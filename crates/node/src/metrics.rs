@@ -41,6 +41,11 @@ pub struct Metrics {
     pub mempool_size: Gauge,
     /// Time to execute a block on a scratch copy (propose or validate).
     pub block_execution_seconds: Histogram,
+    /// Time to write a decided block (block, certificate, state, indices) in one transaction.
+    pub block_commit_seconds: Histogram,
+    /// Time to admit one submitted transaction (decode, signature recovery, stateful checks,
+    /// mempool insert), accepted or refused.
+    pub tx_admission_seconds: Histogram,
     /// API requests served.
     pub api_requests: Family<RouteLabels, Counter>,
 }
@@ -62,6 +67,8 @@ impl Metrics {
         let txs_rejected = Family::<RejectLabels, Counter>::default();
         let mempool_size = Gauge::default();
         let block_execution_seconds = Histogram::new(exponential_buckets(0.0005, 2.0, 14));
+        let block_commit_seconds = Histogram::new(exponential_buckets(0.0005, 2.0, 14));
+        let tx_admission_seconds = Histogram::new(exponential_buckets(0.000_01, 2.0, 16));
         let api_requests = Family::<RouteLabels, Counter>::default();
         registry.register("chain_height", "Latest committed height", height.clone());
         registry.register("chain_blocks_committed", "Blocks committed", blocks_committed.clone());
@@ -74,6 +81,16 @@ impl Metrics {
             "Block execution time",
             block_execution_seconds.clone(),
         );
+        registry.register(
+            "chain_block_commit_seconds",
+            "Time to write a decided block",
+            block_commit_seconds.clone(),
+        );
+        registry.register(
+            "mempool_tx_admission_seconds",
+            "Time to admit one submitted transaction",
+            tx_admission_seconds.clone(),
+        );
         registry.register("api_requests", "API requests served", api_requests.clone());
         Metrics {
             registry,
@@ -84,6 +101,8 @@ impl Metrics {
             txs_rejected,
             mempool_size,
             block_execution_seconds,
+            block_commit_seconds,
+            tx_admission_seconds,
             api_requests,
         }
     }

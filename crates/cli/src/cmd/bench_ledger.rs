@@ -31,6 +31,53 @@ pub(crate) struct LedgerRow {
     p50_ms: f64,
     p99_ms: f64,
     blocks: u64,
+    /// Where the time goes on validator 0, from its `/metrics` histograms.
+    breakdown: Breakdown,
+}
+
+/// Node 0's time per activity during the run (sums of its Prometheus histograms).
+#[derive(Debug, Clone, Default, Serialize)]
+pub(crate) struct Breakdown {
+    /// Transactions node 0 admitted (decode, signature recovery, stateful checks, pool insert).
+    admitted: u64,
+    /// Mean admission time per transaction, µs.
+    admission_us_per_tx: f64,
+    /// Blocks node 0 executed (proposals it built and blocks it validated).
+    executions: u64,
+    /// Mean execution time (state machine + state-tree preparation), ms.
+    execution_ms_per_block: f64,
+    /// Blocks node 0 wrote.
+    commits: u64,
+    /// Mean write time (one redb transaction), ms.
+    commit_ms_per_block: f64,
+    /// Admission + execution + commit as a share of the run's wall time (the rest is waiting for
+    /// the next block, consensus messages and HTTP).
+    busy_share: f64,
+}
+
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+fn breakdown(before: &str, after: &str, seconds: f64) -> Breakdown {
+    let d = |n: &str| metric(after, n) - metric(before, n);
+    let adm =
+        ("chorus_mempool_tx_admission_seconds_sum", "chorus_mempool_tx_admission_seconds_count");
+    let exe =
+        ("chorus_chain_block_execution_seconds_sum", "chorus_chain_block_execution_seconds_count");
+    let com = ("chorus_chain_block_commit_seconds_sum", "chorus_chain_block_commit_seconds_count");
+    let per = |(s, c): (&str, &str), scale: f64| if d(c) > 0.0 { d(s) / d(c) * scale } else { 0.0 };
+    Breakdown {
+        admitted: d(adm.1) as u64,
+        admission_us_per_tx: per(adm, 1e6),
+        executions: d(exe.1) as u64,
+        execution_ms_per_block: per(exe, 1e3),
+        commits: d(com.1) as u64,
+        commit_ms_per_block: per(com, 1e3),
+        busy_share: (d(adm.0) + d(exe.0) + d(com.0)) / seconds.max(1e-9),
+    }
 }
 
 /// The report.
@@ -46,7 +93,8 @@ impl std::fmt::Display for LedgerReport {
             "| validators | txs | committed | seconds | tx/s | p50 ms | p99 ms | blocks |"
         )?;
         writeln!(f, "|---:|---:|---:|---:|---:|---:|---:|---:|")?;
-        for r in &self.rows {
+        let rows = &self.rows;
+        for r in rows {
             writeln!(
                 f,
                 "| {} | {} | {} | {:.2} | {:.0} | {:.0} | {:.0} | {} |",
@@ -58,6 +106,28 @@ impl std::fmt::Display for LedgerReport {
                 r.p50_ms,
                 r.p99_ms,
                 r.blocks
+            )?;
+        }
+        writeln!(f)?;
+        writeln!(f, "Where the time goes (validator 0, from its /metrics):")?;
+        writeln!(
+            f,
+            "| validators | admitted | µs/tx admission | executions | ms/block execution | commits | ms/block write | busy share of wall |"
+        )?;
+        writeln!(f, "|---:|---:|---:|---:|---:|---:|---:|---:|")?;
+        for r in rows {
+            let b = &r.breakdown;
+            writeln!(
+                f,
+                "| {} | {} | {:.0} | {} | {:.1} | {} | {:.1} | {:.0} % |",
+                r.validators,
+                b.admitted,
+                b.admission_us_per_tx,
+                b.executions,
+                b.execution_ms_per_block,
+                b.commits,
+                b.commit_ms_per_block,
+                b.busy_share * 100.0
             )?;
         }
         Ok(())
@@ -180,6 +250,9 @@ async fn run_one(n: usize, txs: usize, senders: usize) -> eyre::Result<LedgerRow
             next - 1
         })
     };
+    let metrics_url = format!("{}/metrics", urls[0]);
+    let metrics_text = |v: serde_json::Value| v.as_str().unwrap_or_default().to_string();
+    let metrics_before = metrics_text(http::get(&metrics_url).await?);
     let first_submit = Instant::now();
     let mut clients = Vec::new();
     for (s, list) in signed.into_iter().enumerate() {
@@ -216,6 +289,7 @@ async fn run_one(n: usize, txs: usize, senders: usize) -> eyre::Result<LedgerRow
     let seconds = last.saturating_duration_since(first_submit).as_secs_f64().max(1e-9);
     let pct =
         |p: f64| lat.get(((lat.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(0.0);
+    let metrics_after = metrics_text(http::get(&metrics_url).await?);
     Ok(LedgerRow {
         validators: n,
         txs: total,
@@ -225,5 +299,6 @@ async fn run_one(n: usize, txs: usize, senders: usize) -> eyre::Result<LedgerRow
         p50_ms: pct(0.5),
         p99_ms: pct(0.99),
         blocks: last_height.saturating_sub(start_height),
+        breakdown: breakdown(&metrics_before, &metrics_after, seconds),
     })
 }
