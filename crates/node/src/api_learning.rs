@@ -11,14 +11,11 @@
 //! Errors are JSON `{"error": "...", "code": N}` like the rest of the API.
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use chorus_chain::views::{self, RegistrationView, RoundView, TaskView, VersionView};
-use serde_json::json;
 
-use crate::api::ApiState;
+use crate::api::{ApiError as Error, ApiState};
 
 /// Routes of this module (merged into the main router by `api::router`).
 pub fn routes() -> Router<ApiState> {
@@ -30,34 +27,22 @@ pub fn routes() -> Router<ApiState> {
         .route("/v1/registry/participants", get(participants))
 }
 
-struct Error(StatusCode, u32, String);
-
-impl IntoResponse for Error {
-    fn into_response(self) -> Response {
-        (self.0, Json(json!({ "error": self.2, "code": self.1 }))).into_response()
-    }
-}
-
-fn internal(e: impl std::fmt::Display) -> Error {
-    Error(StatusCode::INTERNAL_SERVER_ERROR, 500, e.to_string())
-}
-
 fn number<T: std::str::FromStr>(what: &str, s: &str) -> Result<T, Error> {
-    s.parse().map_err(|_| Error(StatusCode::BAD_REQUEST, 400, format!("bad {what} {s:?}")))
+    s.parse().map_err(|_| Error::bad_request(format!("bad {what} {s:?}")))
 }
 
 async fn tasks(State(s): State<ApiState>) -> Result<Json<Vec<TaskView>>, Error> {
-    let snap = s.ledger.db().snapshot().map_err(internal)?;
-    Ok(Json(views::task_views(&snap).map_err(internal)?))
+    let snap = s.ledger.db().snapshot().map_err(Error::internal)?;
+    Ok(Json(views::task_views(&snap).map_err(Error::internal)?))
 }
 
 async fn task(State(s): State<ApiState>, Path(id): Path<String>) -> Result<Json<TaskView>, Error> {
     let id = number("task id", &id)?;
-    let snap = s.ledger.db().snapshot().map_err(internal)?;
+    let snap = s.ledger.db().snapshot().map_err(Error::internal)?;
     views::task_view(&snap, id)
-        .map_err(internal)?
+        .map_err(Error::internal)?
         .map(Json)
-        .ok_or_else(|| Error(StatusCode::NOT_FOUND, 404, format!("no task {id}")))
+        .ok_or_else(|| Error::not_found(format!("no task {id}")))
 }
 
 async fn round(
@@ -66,11 +51,11 @@ async fn round(
 ) -> Result<Json<RoundView>, Error> {
     let id = number("task id", &id)?;
     let round = number("round", &round)?;
-    let snap = s.ledger.db().snapshot().map_err(internal)?;
+    let snap = s.ledger.db().snapshot().map_err(Error::internal)?;
     views::round_view(&snap, id, round)
-        .map_err(internal)?
+        .map_err(Error::internal)?
         .map(Json)
-        .ok_or_else(|| Error(StatusCode::NOT_FOUND, 404, format!("no round {round} of task {id}")))
+        .ok_or_else(|| Error::not_found(format!("no round {round} of task {id}")))
 }
 
 async fn versions(
@@ -78,11 +63,11 @@ async fn versions(
     Path(id): Path<String>,
 ) -> Result<Json<Vec<VersionView>>, Error> {
     let id = number("task id", &id)?;
-    let snap = s.ledger.db().snapshot().map_err(internal)?;
-    Ok(Json(views::version_views(&snap, id).map_err(internal)?))
+    let snap = s.ledger.db().snapshot().map_err(Error::internal)?;
+    Ok(Json(views::version_views(&snap, id).map_err(Error::internal)?))
 }
 
 async fn participants(State(s): State<ApiState>) -> Result<Json<Vec<RegistrationView>>, Error> {
-    let snap = s.ledger.db().snapshot().map_err(internal)?;
-    Ok(Json(views::registration_views(&snap).map_err(internal)?))
+    let snap = s.ledger.db().snapshot().map_err(Error::internal)?;
+    Ok(Json(views::registration_views(&snap).map_err(Error::internal)?))
 }

@@ -9,15 +9,13 @@
 //! Errors are JSON `{"error": "...", "code": N}` like the rest of the API.
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use chorus_chain::components::staking::{self, Validator, gov};
 use chorus_types::Address;
 use serde_json::{Value, json};
 
-use crate::api::ApiState;
+use crate::api::{ApiError as Error, ApiState};
 
 /// Routes of this module (merged into the main router by `api::router`).
 pub fn routes() -> Router<ApiState> {
@@ -30,24 +28,8 @@ pub fn routes() -> Router<ApiState> {
         .route("/v1/gov/proposals/{id}", get(proposal))
 }
 
-struct Error(StatusCode, u32, String);
-
-impl IntoResponse for Error {
-    fn into_response(self) -> Response {
-        (self.0, Json(json!({ "error": self.2, "code": self.1 }))).into_response()
-    }
-}
-
-fn internal(e: impl std::fmt::Display) -> Error {
-    Error(StatusCode::INTERNAL_SERVER_ERROR, 500, e.to_string())
-}
-
-fn not_found(m: String) -> Error {
-    Error(StatusCode::NOT_FOUND, 404, m)
-}
-
 fn parse_addr(s: &str) -> Result<Address, Error> {
-    s.parse().map_err(|e| Error(StatusCode::BAD_REQUEST, 400, format!("bad address {s:?}: {e}")))
+    s.parse().map_err(|e| Error::bad_request(format!("bad address {s:?}: {e}")))
 }
 
 type Res = Result<Json<Value>, Error>;
@@ -73,9 +55,9 @@ fn validator_json(v: &Validator) -> Value {
 }
 
 async fn validators(State(s): State<ApiState>) -> Res {
-    let snap = s.ledger.db().snapshot().map_err(internal)?;
-    let vals = staking::validators(&snap).map_err(internal)?;
-    let set = staking::validator_set(&snap).map_err(internal)?;
+    let snap = s.ledger.db().snapshot().map_err(Error::internal)?;
+    let vals = staking::validators(&snap).map_err(Error::internal)?;
+    let set = staking::validator_set(&snap).map_err(Error::internal)?;
     let list: Vec<Value> = vals
         .iter()
         .map(|v| {
@@ -90,12 +72,12 @@ async fn validators(State(s): State<ApiState>) -> Res {
 
 async fn validator(State(s): State<ApiState>, Path(addr): Path<String>) -> Res {
     let op = parse_addr(&addr)?;
-    let snap = s.ledger.db().snapshot().map_err(internal)?;
+    let snap = s.ledger.db().snapshot().map_err(Error::internal)?;
     let v = staking::validator(&snap, &op)
-        .map_err(internal)?
-        .ok_or_else(|| not_found(format!("no validator {op}")))?;
+        .map_err(Error::internal)?
+        .ok_or_else(|| Error::not_found(format!("no validator {op}")))?;
     let mut j = validator_json(&v);
-    if let Some(si) = staking::signing_info(&snap, &op).map_err(internal)? {
+    if let Some(si) = staking::signing_info(&snap, &op).map_err(Error::internal)? {
         j["signing_info"] = json!({
             "start_height": si.start_height,
             "missed_blocks": si.missed_blocks,
@@ -103,7 +85,7 @@ async fn validator(State(s): State<ApiState>, Path(addr): Path<String>) -> Res {
             "tombstoned": si.tombstoned,
         });
     }
-    let r = staking::validator_rewards(&snap, &op).map_err(internal)?;
+    let r = staking::validator_rewards(&snap, &op).map_err(Error::internal)?;
     j["rewards"] = json!({
         "outstanding": r.outstanding.to_string(),
         "commission": r.commission.to_string(),
@@ -114,16 +96,16 @@ async fn validator(State(s): State<ApiState>, Path(addr): Path<String>) -> Res {
 
 async fn delegations(State(s): State<ApiState>, Path(addr): Path<String>) -> Res {
     let del = parse_addr(&addr)?;
-    let snap = s.ledger.db().snapshot().map_err(internal)?;
+    let snap = s.ledger.db().snapshot().map_err(Error::internal)?;
     let mut out = Vec::new();
-    for (val, d) in staking::delegations_of(&snap, &del).map_err(internal)? {
+    for (val, d) in staking::delegations_of(&snap, &del).map_err(Error::internal)? {
         let tokens = staking::validator(&snap, &val)
-            .map_err(internal)?
+            .map_err(Error::internal)?
             .map_or(0, |v| v.tokens_from_shares(d.shares));
         out.push(json!({ "validator": val, "shares": d.shares.to_string(), "tokens": tokens.to_string() }));
     }
     let unbonding: Vec<Value> = staking::unbondings_of(&snap, &del)
-        .map_err(internal)?
+        .map_err(Error::internal)?
         .into_iter()
         .flat_map(|(val, es)| {
             es.into_iter().map(move |e| {
@@ -138,7 +120,7 @@ async fn delegations(State(s): State<ApiState>, Path(addr): Path<String>) -> Res
         })
         .collect();
     let redelegations: Vec<Value> = staking::redelegations_of(&snap, &del)
-        .map_err(internal)?
+        .map_err(Error::internal)?
         .into_iter()
         .flat_map(|(src, dst, es)| {
             es.into_iter().map(move |e| {
@@ -157,11 +139,11 @@ async fn delegations(State(s): State<ApiState>, Path(addr): Path<String>) -> Res
 
 async fn rewards(State(s): State<ApiState>, Path(addr): Path<String>) -> Res {
     let del = parse_addr(&addr)?;
-    let snap = s.ledger.db().snapshot().map_err(internal)?;
+    let snap = s.ledger.db().snapshot().map_err(Error::internal)?;
     let mut total: u128 = 0;
     let mut list = Vec::new();
-    for (val, _) in staking::delegations_of(&snap, &del).map_err(internal)? {
-        let r = staking::pending_rewards(&snap, &del, &val).map_err(internal)?;
+    for (val, _) in staking::delegations_of(&snap, &del).map_err(Error::internal)? {
+        let r = staking::pending_rewards(&snap, &del, &val).map_err(Error::internal)?;
         total = total.saturating_add(r);
         list.push(json!({ "validator": val, "amount": r.to_string() }));
     }
@@ -190,20 +172,20 @@ fn proposal_json(p: &gov::Proposal) -> Value {
 }
 
 async fn proposals(State(s): State<ApiState>) -> Res {
-    let snap = s.ledger.db().snapshot().map_err(internal)?;
+    let snap = s.ledger.db().snapshot().map_err(Error::internal)?;
     let list: Vec<Value> =
-        gov::proposals(&snap).map_err(internal)?.iter().map(proposal_json).collect();
+        gov::proposals(&snap).map_err(Error::internal)?.iter().map(proposal_json).collect();
     Ok(Json(json!({ "proposals": list })))
 }
 
 async fn proposal(State(s): State<ApiState>, Path(id): Path<u64>) -> Res {
-    let snap = s.ledger.db().snapshot().map_err(internal)?;
+    let snap = s.ledger.db().snapshot().map_err(Error::internal)?;
     let p = gov::proposal(&snap, id)
-        .map_err(internal)?
-        .ok_or_else(|| not_found(format!("no proposal {id}")))?;
+        .map_err(Error::internal)?
+        .ok_or_else(|| Error::not_found(format!("no proposal {id}")))?;
     let mut j = proposal_json(&p);
     if p.status == gov::ProposalStatus::VotingPeriod {
-        let (t, bonded) = gov::tally(&snap, id).map_err(internal)?;
+        let (t, bonded) = gov::tally(&snap, id).map_err(Error::internal)?;
         j["current_tally"] = json!({
             "yes": t.yes.to_string(), "no": t.no.to_string(),
             "abstain": t.abstain.to_string(), "veto": t.veto.to_string(),

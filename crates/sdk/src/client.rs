@@ -65,6 +65,29 @@ fn parse_event(text: &str) -> Option<ChainEvent> {
     }
 }
 
+/// Waits until the next step of a runtime loop is due: shutdown requested, `poll` elapsed, or
+/// a chain event arrived (then every other queued event is dropped, so one step covers every
+/// block that arrived meanwhile).
+pub async fn wait_for_next_step(
+    shutdown: &mut tokio::sync::watch::Receiver<bool>,
+    mut events: Option<&mut mpsc::Receiver<ChainEvent>>,
+    poll: Duration,
+) {
+    tokio::select! {
+        _ = shutdown.changed() => {}
+        _ = tokio::time::sleep(poll) => {}
+        _ = async {
+            match events.as_deref_mut() {
+                Some(rx) => { rx.recv().await; }
+                None => std::future::pending::<()>().await,
+            }
+        } => {}
+    }
+    if let Some(rx) = events {
+        while rx.try_recv().is_ok() {}
+    }
+}
+
 /// `GET /v1/accounts/{addr}` reply.
 #[derive(Clone, Debug, Deserialize)]
 pub struct AccountInfo {

@@ -591,21 +591,7 @@ impl<L: LedgerSource + 'static, B: BlobStore + 'static> ValidatorWorker<L, B> {
             if let Err(e) = self.step().await {
                 tracing::warn!("validator {}: step failed: {e}", self.address());
             }
-            let poll = self.cfg.poll;
-            tokio::select! {
-                _ = shutdown.changed() => {}
-                _ = tokio::time::sleep(poll) => {}
-                _ = async {
-                    match events.as_mut() {
-                        Some(rx) => { rx.recv().await; }
-                        None => std::future::pending::<()>().await,
-                    }
-                } => {}
-            }
-            // One step covers every block that arrived meanwhile.
-            if let Some(rx) = events.as_mut() {
-                while rx.try_recv().is_ok() {}
-            }
+            crate::client::wait_for_next_step(&mut shutdown, events.as_mut(), self.cfg.poll).await;
         }
     }
 }
