@@ -133,6 +133,18 @@ pub async fn run<L: LedgerSource, B: BlobStore>(
     blobs: &B,
     task: TaskId,
 ) -> Result<AuditReport> {
+    run_with_key(ledger, blobs, task, None).await
+}
+
+/// [`run`] for a task whose updates are sealed to a committee: `seal_key` (a committee member's
+/// X25519 secret) opens them so the aggregates can be recomputed. Without it such a task's
+/// first aggregate is reported as not recomputable.
+pub async fn run_with_key<L: LedgerSource, B: BlobStore>(
+    ledger: &L,
+    blobs: &B,
+    task: TaskId,
+    seal_key: Option<&chorus_store::SealSecretKey>,
+) -> Result<AuditReport> {
     let t = ledger
         .task(task)
         .await?
@@ -221,7 +233,7 @@ pub async fn run<L: LedgerSource, B: BlobStore>(
             &base_id,
             &accepted,
             state.clone(),
-            None,
+            seal_key,
         )
         .await
         {

@@ -27,6 +27,10 @@ pub(crate) struct AuditArgs {
     /// Audit a stopped node from its home (a devnet home works too).
     #[arg(long, default_value = ".chorus/devnet")]
     home: PathBuf,
+    /// X25519 secret (hex) of a committee member, to open updates of tasks sealed to the
+    /// committee (without it their aggregates cannot be recomputed).
+    #[arg(long, env = "CHORUS_SEAL_KEY", hide_env_values = true)]
+    seal_key: Option<String>,
     /// Print the reports as JSON.
     #[arg(long)]
     json: bool,
@@ -44,6 +48,15 @@ fn node_home(dir: &std::path::Path) -> eyre::Result<Home> {
 }
 
 pub(crate) fn run(args: AuditArgs) -> eyre::Result<()> {
+    let seal_key = match &args.seal_key {
+        Some(h) => {
+            let mut b = [0u8; 32];
+            hex::decode_to_slice(h.trim_start_matches("0x"), &mut b)
+                .map_err(|e| eyre!("--seal-key must be 32 bytes of hex: {e}"))?;
+            Some(chorus_store::SealSecretKey(b))
+        }
+        None => None,
+    };
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     rt.block_on(async move {
         let mut services = None;
@@ -89,9 +102,10 @@ pub(crate) fn run(args: AuditArgs) -> eyre::Result<()> {
         let mut failed = Vec::new();
         let mut reports = Vec::new();
         for t in tasks {
-            let rep = chorus_sdk::audit::run(client.as_ref(), &blobs, t)
-                .await
-                .map_err(|e| eyre!("auditing task {t}: {e}"))?;
+            let rep =
+                chorus_sdk::audit::run_with_key(client.as_ref(), &blobs, t, seal_key.as_ref())
+                    .await
+                    .map_err(|e| eyre!("auditing task {t}: {e}"))?;
             if !args.json {
                 println!("{rep}");
             }

@@ -135,6 +135,16 @@ async fn sealed_updates_are_opened_by_the_committee_and_the_round_finalizes() {
     assert_eq!(rd.outcome.as_ref().unwrap().accepted.len(), 2);
     assert_eq!(worker.progress(1, 0).model_id, rd.model_id);
 
+    // The audit needs a committee key to recompute the aggregate; with it everything checks.
+    let blind = chorus_sdk::audit::run(ledger.as_ref(), blobs.as_ref(), 1).await.unwrap();
+    let d = blind.discrepancy.expect("a sealed task cannot be recomputed without a key");
+    assert_eq!((d.round, d.check.as_str()), (0, "aggregate"));
+    let keyed = chorus_sdk::audit::run_with_key(ledger.as_ref(), blobs.as_ref(), 1, Some(&seal))
+        .await
+        .unwrap();
+    assert!(keyed.discrepancy.is_none(), "{keyed}");
+    assert_eq!(keyed.aggregates, 1);
+
     // What the store holds is ciphertext: it does not decode as an update, the committee key
     // opens it, and a stranger's key does not.
     let tm = TaskModel::from_spec(&task.spec).unwrap();
