@@ -938,7 +938,15 @@ async fn run_async(args: DevnetArgs) -> eyre::Result<()> {
                 accuracy: ev.map(|e| e.1),
                 loss: ev.map(|e| e.0),
                 rewards: round_rewards(&t, &rd).to_string(),
-                height: rd.ends.iter().copied().filter(|e| *e <= height).max().unwrap_or(height),
+                // Finalized: the height its model version was recorded; failed: its deadline.
+                height: match rd.model_id {
+                    Some(_) => LedgerSource::versions(c0.as_ref(), task)
+                        .await
+                        .ok()
+                        .and_then(|vs| vs.into_iter().find(|v| v.round == Some(reported)))
+                        .map_or(height, |v| v.height),
+                    None => rd.ends[4].min(height),
+                },
                 seconds: round_started.elapsed().as_secs_f64(),
                 model_id: rd.model_id,
             };
