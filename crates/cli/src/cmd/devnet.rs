@@ -17,7 +17,6 @@ use chorus_crypto::AccountKey;
 use chorus_sdk::views::{RoundView, TaskView};
 use chorus_sdk::{
     Attack, LedgerSource, NodeClient, Participant, ParticipantConfig, TaskModel, TxSender,
-    ValidatorConfig, ValidatorWorker,
 };
 use chorus_trainer::{Arch, Dataset, Scheme, TrainConfig};
 use chorus_types::learning::{
@@ -484,15 +483,24 @@ pub(crate) fn run(args: DevnetArgs) -> eyre::Result<()> {
     rt.block_on(run_async(args))
 }
 
-fn prepare_home(args: &DevnetArgs, train_len: usize) -> eyre::Result<(RunFile, bool)> {
+/// Reads the run to resume, or validates the flags and clears a previous devnet home; loads
+/// the data set the run uses (once: it also sizes the phase windows).
+fn prepare_home(args: &DevnetArgs) -> eyre::Result<(RunFile, bool, chorus_trainer::Splits)> {
     let root = &args.home;
     let run_path = root.join("devnet.json");
+    let load = |name: &str, dir: Option<&Path>| {
+        chorus_trainer::load_dataset(name, dir).wrap_err("loading the data set")
+    };
     if args.resume {
         let text = std::fs::read_to_string(&run_path)
             .wrap_err_with(|| format!("--resume: no devnet at {}", root.display()))?;
         let rf: RunFile = serde_json::from_str(&text)?;
-        return Ok((rf, false));
+        let splits = load(&rf.settings.dataset, rf.settings.data_dir.as_deref())?;
+        return Ok((rf, false, splits));
     }
+    let splits = load(&args.dataset, args.data_dir.as_deref())?;
+    // Validate every flag before anything on disk is touched.
+    let settings = Settings::from_args(args, splits.train.len().saturating_sub(SCORE_HOLDOUT))?;
     if root.exists() && std::fs::read_dir(root)?.next().is_some() {
         if !run_path.exists() {
             bail!("{} exists and is not a devnet home; pick another --home", root.display());
@@ -500,13 +508,12 @@ fn prepare_home(args: &DevnetArgs, train_len: usize) -> eyre::Result<(RunFile, b
         std::fs::remove_dir_all(root)
             .wrap_err_with(|| format!("removing the previous devnet at {}", root.display()))?;
     }
-    let settings = Settings::from_args(args, train_len)?;
     let f = ((settings.participants as f64) * settings.byzantine).round() as usize;
     let seed =
         chorus_types::keccak256(format!("chorus-devnet/{}/byzantine", settings.seed).as_bytes());
     let mut byzantine = chorus_fl::attack::choose_byzantine(settings.participants, f, seed);
     byzantine.sort_unstable();
-    Ok((RunFile { version: 1, settings, task: None, byzantine }, true))
+    Ok((RunFile { version: 1, settings, task: None, byzantine }, true, splits))
 }
 
 fn write_run_file(root: &Path, rf: &RunFile) -> eyre::Result<()> {
@@ -522,18 +529,11 @@ struct DataSplit {
     test: Dataset,
 }
 
-fn load_data(s: &Settings) -> eyre::Result<DataSplit> {
-    let (parts, splits) = crate::cmd::participant::local_parts(
-        &s.dataset,
-        s.data_dir.as_deref(),
-        SCORE_HOLDOUT,
-        &s.partition,
-        s.participants,
-        s.seed,
-    )?;
-    let n = splits.train.len() as u32;
-    let holdout: Vec<u32> = (n - SCORE_HOLDOUT as u32..n).collect();
-    Ok(DataSplit { parts, score: splits.train.subset(&holdout)?, test: splits.test })
+fn load_data(s: &Settings, splits: chorus_trainer::Splits) -> eyre::Result<DataSplit> {
+    use crate::cmd::participant::{holdout_split, local_parts};
+    let parts = local_parts(&splits, SCORE_HOLDOUT, &s.partition, s.participants, s.seed)?;
+    let score = holdout_split(&splits.train, SCORE_HOLDOUT)?;
+    Ok(DataSplit { parts, score, test: splits.test })
 }
 
 fn train_seed(s: &Settings, i: usize) -> u64 {
@@ -652,12 +652,9 @@ async fn run_async(args: DevnetArgs) -> eyre::Result<()> {
     let spinner = mp.add(ProgressBar::new_spinner());
     spinner.set_message(format!("loading {}", args.dataset));
     spinner.enable_steady_tick(Duration::from_millis(120));
-    let train_len = chorus_trainer::load_dataset(&args.dataset, args.data_dir.as_deref())
-        .map(|s| s.train.len().saturating_sub(SCORE_HOLDOUT))
-        .wrap_err("loading the data set")?;
-    let (mut rf, fresh) = prepare_home(&args, train_len)?;
+    let (mut rf, fresh, splits) = prepare_home(&args)?;
     let s = rf.settings.clone();
-    let data = load_data(&s)?;
+    let data = load_data(&s, splits)?;
     spinner.finish_and_clear();
     let sizes: Vec<usize> = data.parts.iter().map(Dataset::len).collect();
     say(format!(
@@ -791,22 +788,19 @@ async fn run_async(args: DevnetArgs) -> eyre::Result<()> {
     }
     let score = Arc::new(data.score);
     let test = Arc::new(data.test);
-    // One validator: its worker runs here (same code as `chorus node --worker`, which the
-    // validator processes of `--validators N` run themselves).
-    for (i, node) in clients.iter().enumerate().take(if s.validators == 1 { 1 } else { 0 }) {
-        let key = AccountKey::from_bytes(&derive_secret(&net_seed, &format!("operator/{i}"))?)
+    // One validator: its worker runs here (the same `spawn_worker` as `chorus node --worker`,
+    // which the validator processes of `--validators N` run themselves).
+    if s.validators == 1 {
+        let key = AccountKey::from_bytes(&derive_secret(&net_seed, "operator/0")?)
             .map_err(|e| eyre!("operator key: {e}"))?;
-        let cfg = ValidatorConfig {
-            score_data: score.clone(),
-            eval_data: test.clone(),
-            max_update_norm: None,
-            seal_secret: None,
-            fee: 0,
-            state_path: Some(progress_dir.join(format!("validator-{i}.json"))),
-            poll: Duration::from_millis(300),
-        };
-        let w = ValidatorWorker::new(node.clone(), blobs.clone(), key, cfg)?;
-        handles.push(tokio::spawn(w.run_until(stop_rx.clone(), Some(node.subscribe()))));
+        handles.push(crate::cmd::node::spawn_worker(
+            clients[0].clone(),
+            blobs.clone(),
+            key,
+            (score.clone(), test.clone()),
+            progress_dir.join("validator-0.json"),
+            stop_rx.clone(),
+        )?);
     }
 
     // 5b. Open the task once every participant is registered, so round 0 can select them all.

@@ -48,18 +48,38 @@ pub(crate) struct NodeArgs {
     password: String,
 }
 
+/// Starts a validator worker signing with `operator` against `client`'s node, scoring on
+/// `data.0` and evaluating on `data.1`, its progress in `state_path` (the devnet's in-process
+/// validator uses it too).
+pub(crate) fn spawn_worker(
+    client: std::sync::Arc<chorus_sdk::NodeClient>,
+    blobs: std::sync::Arc<chorus_sdk::blobs::Replicated>,
+    operator: chorus_crypto::AccountKey,
+    data: (std::sync::Arc<chorus_trainer::Dataset>, std::sync::Arc<chorus_trainer::Dataset>),
+    state_path: PathBuf,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> eyre::Result<tokio::task::JoinHandle<chorus_sdk::Result<()>>> {
+    let cfg = chorus_sdk::ValidatorConfig {
+        score_data: data.0,
+        eval_data: data.1,
+        max_update_norm: None,
+        seal_secret: None,
+        fee: 0,
+        state_path: Some(state_path),
+        poll: std::time::Duration::from_millis(300),
+    };
+    let events = client.subscribe();
+    let w = chorus_sdk::ValidatorWorker::new(client, blobs, operator, cfg)?;
+    Ok(tokio::spawn(w.run_until(stop, Some(events))))
+}
+
 /// The validator worker's data: the last `holdout` training samples (scoring) and the test set.
 fn worker_data(
     args: &NodeArgs,
 ) -> eyre::Result<(chorus_trainer::Dataset, chorus_trainer::Dataset)> {
     let splits =
         chorus_trainer::load_dataset(&args.worker_dataset, args.worker_data_dir.as_deref())?;
-    let n = splits.train.len();
-    if args.worker_holdout == 0 || args.worker_holdout >= n {
-        eyre::bail!("--worker-holdout must be in 1..{n}");
-    }
-    let idx: Vec<u32> = ((n - args.worker_holdout) as u32..n as u32).collect();
-    Ok((splits.train.subset(&idx)?, splits.test))
+    Ok((crate::cmd::participant::holdout_split(&splits.train, args.worker_holdout)?, splits.test))
 }
 
 pub(crate) fn run(args: NodeArgs) -> eyre::Result<()> {
@@ -113,18 +133,15 @@ pub(crate) fn run(args: NodeArgs) -> eyre::Result<()> {
             let blobs = std::sync::Arc::new(chorus_sdk::blobs::Replicated::new(vec![
                 client.store_endpoint(),
             ])?);
-            let cfg = chorus_sdk::ValidatorConfig {
-                score_data: std::sync::Arc::new(score),
-                eval_data: std::sync::Arc::new(test),
-                max_update_norm: None,
-                seal_secret: None,
-                fee: 0,
-                state_path: Some(home.data().join("worker.json")),
-                poll: std::time::Duration::from_millis(300),
-            };
             eprintln!("validator worker running as {}", op.address());
-            let w = chorus_sdk::ValidatorWorker::new(client.clone(), blobs, op, cfg)?;
-            worker_task = Some(tokio::spawn(w.run_until(stop_rx, Some(client.subscribe()))));
+            worker_task = Some(spawn_worker(
+                client,
+                blobs,
+                op,
+                (std::sync::Arc::new(score), std::sync::Arc::new(test)),
+                home.data().join("worker.json"),
+                stop_rx,
+            )?);
         }
         tokio::signal::ctrl_c().await?;
         eprintln!("stopping…");

@@ -75,28 +75,36 @@ pub(crate) struct ParticipantArgs {
     state: PathBuf,
 }
 
-/// Loads `name`, drops the last `holdout` training samples, partitions the rest with `scheme`
-/// into `clients` parts and returns them (deterministic from `seed`).
+/// The last `n` training samples: the validators' held-out scoring split, which no participant's
+/// local data includes.
+pub(crate) fn holdout_split(train: &Dataset, n: usize) -> eyre::Result<Dataset> {
+    let len = train.len();
+    if n == 0 || n >= len {
+        bail!("the held-out split must be 1..{len} samples, got {n}");
+    }
+    let idx: Vec<u32> = ((len - n) as u32..len as u32).collect();
+    Ok(train.subset(&idx)?)
+}
+
+/// Drops the last `holdout` training samples of `splits`, partitions the rest with `scheme` into
+/// `clients` parts and returns them (deterministic from `seed`).
 pub(crate) fn local_parts(
-    name: &str,
-    dir: Option<&std::path::Path>,
+    splits: &chorus_trainer::Splits,
     holdout: usize,
     scheme: &str,
     clients: usize,
     seed: u64,
-) -> eyre::Result<(Vec<Dataset>, chorus_trainer::Splits)> {
-    let splits = chorus_trainer::load_dataset(name, dir)?;
+) -> eyre::Result<Vec<Dataset>> {
     let n = splits.train.len();
     if n <= holdout + clients {
-        bail!("{name} has too few training samples for {clients} parts");
+        bail!("{} has too few training samples for {clients} parts", splits.train.name);
     }
     let pool: Vec<u32> = (0..(n - holdout) as u32).collect();
     let pool_set = splits.train.subset(&pool)?;
     let scheme = crate::cmd::devnet::parse_partition(scheme)?;
     let p =
         chorus_trainer::partition(&pool_set.labels, pool_set.num_classes, clients, &scheme, seed)?;
-    let parts = p.clients.iter().map(|c| pool_set.subset(c)).collect::<Result<Vec<_>, _>>()?;
-    Ok((parts, splits))
+    Ok(p.clients.iter().map(|c| pool_set.subset(c)).collect::<Result<Vec<_>, _>>()?)
 }
 
 pub(crate) fn run(args: ParticipantArgs) -> eyre::Result<()> {
@@ -111,14 +119,8 @@ pub(crate) fn run(args: ParticipantArgs) -> eyre::Result<()> {
         .wrap_err_with(|| format!("reading {}", args.key.display()))?;
     let key = chorus_crypto::decrypt_keystore(&serde_json::from_str(&text)?, &args.password)
         .map_err(|e| eyre!("decrypting {}: {e}", args.key.display()))?;
-    let (mut parts, _) = local_parts(
-        &args.dataset,
-        args.data_dir.as_deref(),
-        args.holdout,
-        &args.partition,
-        args.clients,
-        args.seed,
-    )?;
+    let splits = chorus_trainer::load_dataset(&args.dataset, args.data_dir.as_deref())?;
+    let mut parts = local_parts(&splits, args.holdout, &args.partition, args.clients, args.seed)?;
     let data = parts.swap_remove(args.client);
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     rt.block_on(async move {
