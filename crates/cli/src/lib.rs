@@ -10,6 +10,9 @@ use clap::{Parser, Subcommand};
 
 mod cmd;
 pub mod home;
+
+/// The heap-counting global allocator the `chorus` binary installs for `bench aggregate`.
+pub use chorus_fl::bench::PeakAlloc;
 mod http;
 pub mod plot;
 

@@ -1,12 +1,15 @@
-//! Aggregation benchmark (cargo feature `bench`; this module may do I/O: `/proc/self/status`,
-//! spawning `scripts/flower/bench.py`).
+//! Aggregation benchmark (cargo feature `bench`; this module may do I/O: spawning
+//! `scripts/flower/bench.py`) and the heap-counting allocator it uses for peak memory.
 //!
 //! Inputs come from a documented deterministic generator shared with the Flower script: value `j` of
 //! client `i` is `q = (splitmix64(seed·2^40 + i·P + j) >> 42) − 2^21` as fixed point with 16
 //! fractional bits (uniform in [−32, 32)); Flower gets `q / 65536` as float32.
 
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::fmt;
 use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering};
 use std::time::Instant;
 
 use rayon::prelude::*;
@@ -30,6 +33,9 @@ pub struct BenchOptions {
     pub flower_script: Option<std::path::PathBuf>,
     /// Generator seed.
     pub seed: u64,
+    /// Only these measurements (by key: `fedavg`, `median`, `trimmed_mean`, `krum`, `bulyan`;
+    /// empty: all). The memory-read floor always runs.
+    pub only: Vec<String>,
 }
 
 impl Default for BenchOptions {
@@ -41,6 +47,7 @@ impl Default for BenchOptions {
             flower: false,
             flower_script: None,
             seed: 0,
+            only: Vec::new(),
         }
     }
 }
@@ -71,8 +78,9 @@ pub struct BenchReport {
     pub threads: usize,
     /// Rows.
     pub rows: Vec<BenchRow>,
-    /// Extra peak RSS (MiB) of a streaming FedAvg per size: VmHWM rise over the RSS before the call.
-    pub fedavg_extra_peak_mib: Vec<(usize, usize, f64)>,
+    /// Extra peak heap (MiB) of a streaming FedAvg per size: the highest net growth of live heap
+    /// bytes during the call, counted by [`PeakAlloc`]; `None` when the binary does not install it.
+    pub fedavg_extra_peak_mib: Vec<(usize, usize, Option<f64>)>,
 }
 
 impl fmt::Display for BenchReport {
@@ -96,10 +104,22 @@ impl fmt::Display for BenchReport {
             )?;
         }
         for (n, p, mib) in &self.fedavg_extra_peak_mib {
+            let Some(mib) = mib else {
+                writeln!(
+                    f,
+                    "streaming FedAvg extra peak memory at N={n}, P={p:.0e}: not measured \
+                     (this binary does not install chorus_fl::bench::PeakAlloc)",
+                    p = *p as f64
+                )?;
+                continue;
+            };
             writeln!(
                 f,
-                "streaming FedAvg extra peak memory at N={n}, P={:.0e}: {mib:.1} MiB",
-                *p as f64
+                "streaming FedAvg extra peak memory at N={n}, P={:.0e}: {mib:.1} MiB \
+                 (inputs: {:.0} MiB; output alone: {:.1} MiB)",
+                *p as f64,
+                (n * p * 4) as f64 / (1 << 20) as f64,
+                (p * 4) as f64 / (1 << 20) as f64,
             )?;
         }
         Ok(())
@@ -125,9 +145,87 @@ pub fn generate(n: usize, p: usize, seed: u64) -> Vec<Vec<i32>> {
         .collect()
 }
 
-fn vm_kib(field: &str) -> Option<f64> {
-    let s = std::fs::read_to_string("/proc/self/status").ok()?;
-    s.lines().find(|l| l.starts_with(field))?.split_whitespace().nth(1)?.parse().ok()
+/// A global allocator (the system one) that counts the net growth of live heap bytes and its peak
+/// while a [`PeakAlloc::measure`] call runs. Binaries that run this benchmark install it with
+/// `#[global_allocator] static A: chorus_fl::bench::PeakAlloc = chorus_fl::bench::PeakAlloc;`;
+/// outside a measurement it costs one relaxed atomic load per allocation.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PeakAlloc;
+
+static ARMED: AtomicBool = AtomicBool::new(false);
+static LIVE: AtomicIsize = AtomicIsize::new(0);
+static PEAK: AtomicIsize = AtomicIsize::new(0);
+static MEASURING: Mutex<()> = Mutex::new(());
+
+impl PeakAlloc {
+    fn grew(size: usize) {
+        if ARMED.load(Ordering::Relaxed) {
+            let now = LIVE.fetch_add(size as isize, Ordering::Relaxed) + size as isize;
+            PEAK.fetch_max(now, Ordering::Relaxed);
+        }
+    }
+
+    fn shrank(size: usize) {
+        if ARMED.load(Ordering::Relaxed) {
+            LIVE.fetch_sub(size as isize, Ordering::Relaxed);
+        }
+    }
+
+    /// Runs `f` and returns the peak net heap growth in bytes during it (allocations minus frees,
+    /// all threads), or `None` when `PeakAlloc` is not the global allocator.
+    pub fn measure(f: impl FnOnce() -> Result<(), Error>) -> Result<Option<usize>, Error> {
+        let _one_at_a_time = MEASURING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        LIVE.store(0, Ordering::SeqCst);
+        PEAK.store(0, Ordering::SeqCst);
+        ARMED.store(true, Ordering::SeqCst);
+        // A probe allocation shows whether the counting allocator is installed.
+        let probe = std::hint::black_box(vec![0u8; 64]);
+        let installed = LIVE.load(Ordering::SeqCst) >= 64;
+        drop(probe);
+        LIVE.store(0, Ordering::SeqCst);
+        PEAK.store(0, Ordering::SeqCst);
+        let r = f();
+        ARMED.store(false, Ordering::SeqCst);
+        r?;
+        Ok(installed.then(|| PEAK.load(Ordering::SeqCst).max(0) as usize))
+    }
+}
+
+// SAFETY: every call is forwarded to the system allocator unchanged; the counters only observe.
+unsafe impl GlobalAlloc for PeakAlloc {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: forwarded with the caller's layout.
+        let p = unsafe { System.alloc(layout) };
+        if !p.is_null() {
+            Self::grew(layout.size());
+        }
+        p
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded with the caller's pointer and layout.
+        unsafe { System.dealloc(ptr, layout) };
+        Self::shrank(layout.size());
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: forwarded with the caller's layout.
+        let p = unsafe { System.alloc_zeroed(layout) };
+        if !p.is_null() {
+            Self::grew(layout.size());
+        }
+        p
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: forwarded with the caller's pointer, layout and size.
+        let p = unsafe { System.realloc(ptr, layout, new_size) };
+        if !p.is_null() {
+            Self::shrank(layout.size());
+            Self::grew(new_size);
+        }
+        p
+    }
 }
 
 fn time_min<T>(repeats: usize, mut f: impl FnMut() -> Result<T, Error>) -> Result<f64, Error> {
@@ -225,18 +323,18 @@ pub fn run(opts: BenchOptions) -> Result<BenchReport, Error> {
             ("bulyan (f)", "bulyan", AggregationRule::Bulyan { f }, 1),
         ];
         for (name, key, rule, reps) in rules {
+            if !opts.only.is_empty() && !opts.only.iter().any(|o| o == key) {
+                continue;
+            }
             if matches!(rule, AggregationRule::Bulyan { f } if n < 4 * f as usize + 3) {
                 continue;
             }
             let secs = time_min(reps, || run_rule(&rule))?;
             push(&name.replace("(f)", &format!("(f={f})")), key, secs);
         }
-        // Peak extra memory of streaming FedAvg.
-        let _ = std::fs::write("/proc/self/clear_refs", "5");
-        let before = vm_kib("VmRSS:").unwrap_or(0.0);
-        run_rule(&AggregationRule::FedAvg)?;
-        let hwm = vm_kib("VmHWM:").unwrap_or(0.0);
-        mem.push((n, p, (hwm - before).max(0.0) / 1024.0));
+        // Peak extra heap of streaming FedAvg (the O(P) output and accumulators, not O(N·P)).
+        let peak = PeakAlloc::measure(|| run_rule(&AggregationRule::FedAvg).map(|_| ()))?;
+        mem.push((n, p, peak.map(|b| b as f64 / (1 << 20) as f64)));
     }
     Ok(BenchReport { threads: rayon::current_num_threads(), rows, fedavg_extra_peak_mib: mem })
 }

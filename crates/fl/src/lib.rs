@@ -4,8 +4,8 @@
 //!
 //! This crate is pure (L1): no I/O, no clocks, no entropy — randomness comes in as a seed, and every
 //! aggregate is computed in integers so it is bit-identical on any machine and thread count. The only
-//! exception is the optional `bench` module (cargo feature `bench`), which reads `/proc/self/status`
-//! and may spawn the Flower comparison script.
+//! exception is the optional `bench` module (cargo feature `bench`), which times rules, counts heap
+//! bytes through its global allocator and may spawn the Flower comparison script.
 
 pub mod agg;
 pub mod attack;

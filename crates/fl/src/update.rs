@@ -446,6 +446,12 @@ pub trait UpdateReader: Send {
     fn num_params(&self) -> usize;
     /// Fills `out` with values `offset .. offset + out.len()`.
     fn read_chunk(&mut self, offset: usize, out: &mut [i32]) -> Result<(), Error>;
+    /// Values `offset .. offset + len` borrowed in place, when the reader holds them in memory
+    /// (lets means skip a copy). `None` (the default) means "use [`read_chunk`](Self::read_chunk)".
+    fn chunk_slice(&self, offset: usize, len: usize) -> Option<&[i32]> {
+        let _ = (offset, len);
+        None
+    }
 }
 
 fn slice_read(values: &[i32], offset: usize, out: &mut [i32]) -> Result<(), Error> {
@@ -464,6 +470,9 @@ impl UpdateReader for Update {
     fn read_chunk(&mut self, offset: usize, out: &mut [i32]) -> Result<(), Error> {
         slice_read(&self.values, offset, out)
     }
+    fn chunk_slice(&self, offset: usize, len: usize) -> Option<&[i32]> {
+        self.values.get(offset..offset.checked_add(len)?)
+    }
 }
 
 /// Borrowed in-memory reader over fixed-point values.
@@ -476,6 +485,9 @@ impl UpdateReader for SliceReader<'_> {
     }
     fn read_chunk(&mut self, offset: usize, out: &mut [i32]) -> Result<(), Error> {
         slice_read(self.0, offset, out)
+    }
+    fn chunk_slice(&self, offset: usize, len: usize) -> Option<&[i32]> {
+        self.0.get(offset..offset.checked_add(len)?)
     }
 }
 
@@ -492,6 +504,9 @@ impl<R: UpdateReader + ?Sized> UpdateReader for Box<R> {
     fn read_chunk(&mut self, offset: usize, out: &mut [i32]) -> Result<(), Error> {
         (**self).read_chunk(offset, out)
     }
+    fn chunk_slice(&self, offset: usize, len: usize) -> Option<&[i32]> {
+        (**self).chunk_slice(offset, len)
+    }
 }
 
 impl<R: UpdateReader + ?Sized> UpdateReader for &mut R {
@@ -500,6 +515,9 @@ impl<R: UpdateReader + ?Sized> UpdateReader for &mut R {
     }
     fn read_chunk(&mut self, offset: usize, out: &mut [i32]) -> Result<(), Error> {
         (**self).read_chunk(offset, out)
+    }
+    fn chunk_slice(&self, offset: usize, len: usize) -> Option<&[i32]> {
+        (**self).chunk_slice(offset, len)
     }
 }
 

@@ -27,6 +27,9 @@ enum BenchCmd {
         /// Repeats per measurement.
         #[arg(long, default_value_t = 3)]
         repeats: usize,
+        /// Only these rules (fedavg, median, trimmed_mean, krum, bulyan; repeatable).
+        #[arg(long)]
+        only: Vec<String>,
     },
     /// Blob store upload/download throughput and latency over loopback.
     Store {
@@ -91,8 +94,9 @@ fn parse_size(s: &str) -> eyre::Result<(usize, usize)> {
 
 pub(crate) fn run(args: BenchArgs) -> eyre::Result<()> {
     match args.cmd {
-        BenchCmd::Aggregate { flower, sizes, repeats } => {
-            let mut opts = chorus_fl::bench::BenchOptions { flower, repeats, ..Default::default() };
+        BenchCmd::Aggregate { flower, sizes, repeats, only } => {
+            let mut opts =
+                chorus_fl::bench::BenchOptions { flower, repeats, only, ..Default::default() };
             if !sizes.is_empty() {
                 opts.sizes = sizes.iter().map(|s| parse_size(s)).collect::<eyre::Result<_>>()?;
             }

@@ -2,6 +2,7 @@
 
 use rayon::prelude::*;
 
+use super::simd::axpy_i64;
 use super::{AggregationRule, ServerState, Stream, apply_prescale};
 use crate::fixed::{Micros, div_round, div_round_i64, sat_i32};
 use crate::{Error, FixedScale};
@@ -45,12 +46,16 @@ pub(crate) fn fedavg(s: &mut Stream<'_, '_>, sel: Option<&[usize]>) -> Result<Ve
                     if !mask[i] {
                         continue;
                     }
+                    let w = inp.weight as i64;
+                    if prescale[i].is_none()
+                        && let Some(x) = inp.reader.chunk_slice(off, len)
+                    {
+                        axpy_i64(acc, w, x);
+                        continue;
+                    }
                     inp.reader.read_chunk(off, buf)?;
                     apply_prescale(buf, prescale[i]);
-                    let w = inp.weight as i64;
-                    for (a, &x) in acc.iter_mut().zip(buf.iter()) {
-                        *a += w * x as i64;
-                    }
+                    axpy_i64(acc, w, buf);
                 }
                 Ok(())
             },

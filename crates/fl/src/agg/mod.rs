@@ -13,6 +13,7 @@ mod krum;
 mod mean;
 mod order;
 mod rule;
+mod simd;
 
 use std::sync::Arc;
 

@@ -269,3 +269,92 @@ proptest! {
         }
     }
 }
+
+/// A reader that only streams (no in-place view), like a blob-store reader.
+struct Streamed<'a>(&'a [i32]);
+
+impl crate::UpdateReader for Streamed<'_> {
+    fn num_params(&self) -> usize {
+        self.0.len()
+    }
+    fn read_chunk(&mut self, offset: usize, out: &mut [i32]) -> Result<(), Error> {
+        out.copy_from_slice(&self.0[offset..offset + out.len()]);
+        Ok(())
+    }
+}
+
+fn run_streamed(
+    rule: &str,
+    ups: &[Update],
+    weights: &[u64],
+    opts: AggregateOptions,
+) -> Result<AggregateOutcome, Error> {
+    let mut agg = ServerAggregator::new(rule.parse()?);
+    let mut inputs: Vec<WeightedInput<'_>> =
+        ups.iter().zip(weights).map(|(u, &w)| WeightedInput::new(Streamed(&u.values), w)).collect();
+    agg.aggregate(&ups[0].spec, ups[0].scale, &mut inputs, &opts)
+}
+
+#[test]
+fn streamed_and_in_memory_inputs_give_bit_identical_results() {
+    let ups = honest(13, 3001, 21);
+    let w: Vec<u64> = (0..13).map(|i| 5 + i * 3).collect();
+    let opts = AggregateOptions { norm_bound: None, chunk: 100 };
+    for rule in ROBUST {
+        let a = run(rule, &ups, &w, opts).unwrap();
+        let b = run_streamed(rule, &ups, &w, opts).unwrap();
+        assert_eq!(a, b, "{rule}");
+    }
+}
+
+/// Krum scores from exact i128 distances, computed the slow way.
+fn naive_krum_scores(ups: &[Update], f: usize) -> Vec<i128> {
+    let n = ups.len();
+    let d = |i: usize, j: usize| -> i128 {
+        ups[i]
+            .values
+            .iter()
+            .zip(&ups[j].values)
+            .map(|(&a, &b)| (a as i128 - b as i128).pow(2))
+            .sum()
+    };
+    (0..n)
+        .map(|i| {
+            let mut ds: Vec<i128> = (0..n).filter(|&j| j != i).map(|j| d(i, j)).collect();
+            ds.sort_unstable();
+            ds.iter().take(n.saturating_sub(f + 2).max(1)).sum()
+        })
+        .collect()
+}
+
+#[test]
+fn krum_scores_are_exact_for_small_and_for_extreme_values() {
+    let spec = Arc::new(ModelSpec::flat(2_500));
+    for (magnitude, seed) in [(1i64 << 20, 3u64), (i32::MAX as i64, 4), (1 << 27, 5)] {
+        let mut z = seed;
+        let ups: Vec<Update> = (0..9)
+            .map(|_| Update {
+                spec: spec.clone(),
+                scale: FixedScale::default(),
+                values: (0..2_500)
+                    .map(|_| {
+                        z = z.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                        ((z >> 11) as i64 % magnitude) as i32
+                    })
+                    .collect(),
+            })
+            .collect();
+        let want = naive_krum_scores(&ups, 2);
+        for streamed in [false, true] {
+            let opts = AggregateOptions { norm_bound: None, chunk: 700 };
+            let out = if streamed {
+                run_streamed("krum:f=2", &ups, &[1; 9], opts)
+            } else {
+                run("krum:f=2", &ups, &[1; 9], opts)
+            }
+            .unwrap();
+            let got: Vec<i128> = out.inputs.iter().map(|r| r.score.unwrap()).collect();
+            assert_eq!(got, want, "magnitude {magnitude}, streamed {streamed}");
+        }
+    }
+}
