@@ -75,6 +75,12 @@ pub struct StoreConfig {
     pub enabled: bool,
     /// Largest blob accepted, in bytes.
     pub max_blob_bytes: u64,
+    /// Blobs the ledger does not refer to are removed once older than this (`None`: never).
+    /// Must exceed the longest commit-to-reveal window: a committed update is only referenced
+    /// (pinned) once revealed.
+    pub blob_ttl_secs: Option<u64>,
+    /// How often the garbage-collection pass runs, in seconds.
+    pub gc_interval_secs: u64,
 }
 
 impl Default for NodeConfig {
@@ -109,7 +115,12 @@ impl Default for ConsensusConfig {
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        StoreConfig { enabled: true, max_blob_bytes: 512 * 1024 * 1024 }
+        StoreConfig {
+            enabled: true,
+            max_blob_bytes: 512 * 1024 * 1024,
+            blob_ttl_secs: Some(7 * 24 * 3600),
+            gc_interval_secs: 3600,
+        }
     }
 }
 

@@ -122,9 +122,8 @@ pub async fn start_services(
             chorus_store::NamespaceConfig::public(MODELS_NAMESPACE),
             chorus_store::NamespaceConfig::public("public"),
         ],
-        // Blobs a training run refers to must outlive it; the GC pass keeps pinned ones only
-        // once the node pins ledger-referenced blobs (docs/store.md), so expiry is off here.
-        ttl_secs: None,
+        // Blobs the ledger refers to are pinned by the GC pass below; others expire.
+        ttl_secs: config.store.blob_ttl_secs,
         rate_limit: None,
         ..chorus_store::StoreConfig::default()
     };
@@ -162,8 +161,68 @@ pub async fn start_services(
         }
     });
     tracing::info!(target: "node::api", addr = %api_addr, "API listening");
+    let mut tasks = vec![server];
+    if config.store.blob_ttl_secs.is_some() {
+        let every = std::time::Duration::from_secs(config.store.gc_interval_secs.max(1));
+        tasks.push(tokio::spawn(blob_gc_loop(
+            ledger.clone(),
+            store.clone(),
+            every,
+            shutdown.subscribe(),
+        )));
+    }
     let services = NodeServices { ledger, api: api_state, store, api_addr, events, shutdown };
-    Ok((services, vec![server]))
+    Ok((services, tasks))
+}
+
+/// One blob garbage-collection pass: pins every blob the committed state refers to
+/// ([`chorus_chain::components::learning::referenced_blobs`]) and removes unpinned blobs older than
+/// the store's TTL (never one being uploaded).
+pub fn collect_blob_garbage(
+    ledger: &Ledger,
+    store: &chorus_store::StoreState,
+) -> Result<chorus_store::GcReport, NodeError> {
+    let snap = ledger.db().snapshot()?;
+    let pins: std::collections::BTreeSet<chorus_store::BlobId> =
+        chorus_chain::components::learning::referenced_blobs(&snap)
+            .map_err(LedgerError::from)?
+            .into_iter()
+            .map(|h| chorus_store::BlobId::from_bytes(h.0))
+            .collect();
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    Ok(store.gc(&pins, now_ms)?)
+}
+
+async fn blob_gc_loop(
+    ledger: Arc<Ledger>,
+    store: chorus_store::StoreState,
+    every: std::time::Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        let (l, st) = (ledger.clone(), store.clone());
+        match tokio::task::spawn_blocking(move || collect_blob_garbage(&l, &st)).await {
+            Ok(Ok(r)) => tracing::info!(
+                target: "node::store",
+                scanned = r.scanned,
+                pinned = r.kept_pinned,
+                in_flight = r.kept_in_flight,
+                removed = r.removed_metas.len(),
+                freed_bytes = r.freed_bytes,
+                "blob gc pass"
+            ),
+            Ok(Err(e)) => tracing::warn!(target: "node::store", error = %e, "blob gc pass failed"),
+            Err(e) => tracing::warn!(target: "node::store", error = %e, "blob gc pass panicked"),
+        }
+    }
 }
 
 /// A running node: services plus the consensus engine.

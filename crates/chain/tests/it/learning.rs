@@ -428,6 +428,28 @@ fn participant_that_never_reveals_gets_nothing_and_loses_reputation() {
 }
 
 #[test]
+fn referenced_blobs_are_the_initial_model_every_version_and_every_revealed_update() {
+    let mut net = Net::new(5, 4);
+    let id = net.create(spec(2, 3, 2));
+    let initial = net.task(id).spec.model.initial_model;
+    assert_eq!(
+        learning::referenced_blobs(&net.state).unwrap().into_iter().collect::<Vec<_>>(),
+        vec![initial]
+    );
+    net.block(vec![]);
+    let mut want = std::collections::BTreeSet::from([initial]);
+    for r in 0..2 {
+        play_round(&mut net, id, &Script { commit: &honest(r), reveal: &same, score: &flat });
+        want.extend(learning::revealed_updates(&net.state, id, r).unwrap().iter().map(|u| u.update_id));
+        want.insert(model_of(id, r));
+        net.block(vec![]);
+    }
+    let got = learning::referenced_blobs(&net.state).unwrap();
+    assert_eq!(got.len(), 1 + 2 * 3 + 2);
+    assert_eq!(got, want);
+}
+
+#[test]
 fn reveal_of_a_different_update_is_slashed_and_excluded() {
     let mut net = Net::new(3, 4);
     let id = net.create(spec(1, 3, 2));

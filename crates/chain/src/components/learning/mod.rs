@@ -25,7 +25,7 @@ use math::{AcceptedUpdate, accepted_set, accepted_set_hash, consensus, split_rew
 pub use records::{
     CommitRecord, ModelVersion, Outcome, Phase, RevealRecord, Round, ScoreRecord, Selection, Task,
     TaskStatus, UpdateScore, commits, current_model, model_version, model_versions, outcome,
-    participants, revealed_updates, round, scores, selection, task, tasks,
+    participants, referenced_blobs, revealed_updates, round, scores, selection, task, tasks,
 };
 
 use crate::block::BlockContext;

@@ -346,6 +346,28 @@ pub fn outcome(
     read(state, &state_key::learning("outcome", task, Some(round)))
 }
 
+/// Query: every blob id the ledger refers to — each task's initial model, every model version and
+/// finalized round model, and every revealed update (faulted ones too: auditors replay them). The
+/// node pins these in its blob store so garbage collection never removes what a replay needs.
+pub fn referenced_blobs(state: &dyn StateRead) -> Result<std::collections::BTreeSet<Hash>, TxError> {
+    let mut ids = std::collections::BTreeSet::new();
+    for t in tasks(state)? {
+        ids.insert(t.spec.model.initial_model);
+        ids.extend(model_versions(state, t.id)?.into_iter().map(|v| v.model_id));
+        for r in 0..t.next_round {
+            if let Some(rd) = round(state, t.id, r)? {
+                ids.extend(rd.model_id);
+            }
+            ids.extend(
+                commits(state, t.id, r)?
+                    .into_iter()
+                    .filter_map(|(_, c)| c.reveal.map(|rv| rv.update_id)),
+            );
+        }
+    }
+    Ok(ids)
+}
+
 /// Query: every model version of a task, oldest first.
 pub fn model_versions(state: &dyn StateRead, task: TaskId) -> Result<Vec<ModelVersion>, TxError> {
     Ok(decode_all(state, &state_key::learning("version", task, None))?
