@@ -132,7 +132,7 @@ fn execute_tx(
 /// and the next validator set. Deterministic: the same inputs give the same outcome.
 ///
 /// Per transaction: if it cannot pay (wrong chain, nonce ≠ expected, fee < minimum, balance <
-/// fee) it gets a failed receipt and changes nothing; otherwise the fee is burnt and the nonce
+/// fee) it gets a failed receipt and changes nothing; otherwise the fee is collected and the nonce
 /// bumped, then the messages run all-or-nothing — a failing message reverts all message effects
 /// but not the fee and nonce.
 pub fn execute_block(

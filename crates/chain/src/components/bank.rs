@@ -1,9 +1,10 @@
-//! Bank: balances, transfers, fees (burnt), module pools and the total supply.
+//! Bank: balances, transfers, fees (collected for the validators), module pools and the total supply.
 //!
 //! Invariant (checked by [`crate::invariants::check`]): `supply = Σ balances + Σ module pools`.
 //! Every token movement in the chain goes through the helpers here; the only functions that change
 //! the supply are [`mint_to_account`], [`mint_to_module`], [`burn_from_account`] and
-//! [`burn_from_module`] (and [`charge_fee`], which burns).
+//! [`burn_from_module`]. [`charge_fee`] moves fees into the [`FEE_COLLECTOR`] pool, which staking
+//! distributes with the next block's rewards.
 
 use chorus_types::{Address, Amount, BankMsg, BankParams, Event, Genesis};
 
@@ -205,7 +206,10 @@ pub fn burn_from_module(
     sub_supply(delta, amount)
 }
 
-/// Charges (burns) a transaction fee and emits `bank.fee`.
+/// Module pool collecting transaction fees until the next block distributes them.
+pub const FEE_COLLECTOR: &str = "fee_collector";
+
+/// Charges a transaction fee into [`FEE_COLLECTOR`] and emits `bank.fee`.
 pub(crate) fn charge_fee(
     delta: &mut StateDelta<'_>,
     payer: &Address,
@@ -215,7 +219,7 @@ pub(crate) fn charge_fee(
     if fee == 0 {
         return Ok(());
     }
-    burn_from_account(delta, payer, fee)?;
+    move_to_module(delta, payer, FEE_COLLECTOR, fee)?;
     events.push(Event::new(
         "bank.fee",
         vec![("payer".into(), payer.to_string()), ("amount".into(), fee.to_string())],

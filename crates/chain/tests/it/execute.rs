@@ -8,7 +8,7 @@ fn failure(r: &Receipt) -> &TxFailure {
 }
 
 #[test]
-fn transfer_moves_tokens_burns_fee_and_bumps_nonce() {
+fn transfer_moves_tokens_collects_the_fee_and_bumps_nonce() {
     let s = genesis_state();
     let tx = verified("alice", 0, 10, vec![transfer("bob", 100)]);
     check_stateful(&s, &tx).unwrap();
@@ -17,7 +17,15 @@ fn transfer_moves_tokens_burns_fee_and_bumps_nonce() {
     assert_eq!(balance(&s2, "alice"), 1000 - 100 - 10);
     assert_eq!(balance(&s2, "bob"), 600);
     assert_eq!(nonce(&s2, "alice"), 1);
-    assert_eq!(chorus_chain::components::bank::supply(&s2).unwrap(), supply_before - 10);
+    assert_eq!(chorus_chain::components::bank::supply(&s2).unwrap(), supply_before);
+    assert_eq!(
+        chorus_chain::components::bank::module_balance(
+            &s2,
+            chorus_chain::components::bank::FEE_COLLECTOR
+        )
+        .unwrap(),
+        10
+    );
     let r = &out.receipts[0];
     assert_eq!(r.result, Ok(()));
     assert_eq!((r.tx_hash, r.height, r.index, r.fee_paid), (tx.hash(), 1, 0, 10));

@@ -440,7 +440,9 @@ fn referenced_blobs_are_the_initial_model_every_version_and_every_revealed_updat
     let mut want = std::collections::BTreeSet::from([initial]);
     for r in 0..2 {
         play_round(&mut net, id, &Script { commit: &honest(r), reveal: &same, score: &flat });
-        want.extend(learning::revealed_updates(&net.state, id, r).unwrap().iter().map(|u| u.update_id));
+        want.extend(
+            learning::revealed_updates(&net.state, id, r).unwrap().iter().map(|u| u.update_id),
+        );
         want.insert(model_of(id, r));
         net.block(vec![]);
     }

@@ -11,7 +11,7 @@ use chorus_types::staking::{
     CommissionRates, Dec, Description, DoubleSignEvidence, GovMsg, ParamChange, SignedVote,
     StakingMsg, Vote, VoteOption, VoteType, pop_bytes,
 };
-use chorus_types::{Amount, CommitInfo, Genesis, GenesisValidator, Hash, Msg, Params};
+use chorus_types::{Amount, BankMsg, CommitInfo, Genesis, GenesisValidator, Hash, Msg, Params};
 use proptest::prelude::*;
 
 use crate::support::*;
@@ -344,6 +344,33 @@ fn delegators_earn_rewards_and_validators_commission() {
 }
 
 #[test]
+fn transaction_fees_are_distributed_to_the_validators_with_the_next_block() {
+    let mut c = Chain::new();
+    let supply = bank::supply(&c.s).unwrap();
+    let fee = 100_000;
+    let t = verified(
+        "alice",
+        0,
+        fee,
+        vec![Msg::Bank(BankMsg::Transfer { to: addr("bob"), amount: 1 })],
+    );
+    let out = c.block(&[t]);
+    assert_eq!(out.receipts[0].fee_paid, fee);
+    // Collected, not burnt.
+    assert_eq!(bank::module_balance(&c.s, bank::FEE_COLLECTOR).unwrap(), fee);
+    assert_eq!(bank::supply(&c.s).unwrap(), supply + 1_000);
+    let out = c.block(&[]);
+    let ev = out.events.iter().find(|e| e.kind == "distribution.rewards").unwrap();
+    assert_eq!(ev.attr("fees"), Some(fee.to_string().as_str()));
+    assert_eq!(bank::module_balance(&c.s, bank::FEE_COLLECTOR).unwrap(), 0);
+    // Block reward 1,000 + fees, 2 % community tax, split over two equal validators, 10 %
+    // commission (genesis default) — each validator's outstanding rewards grew by about half.
+    let given: Amount = ev.attr("validators").unwrap().parse().unwrap();
+    assert_eq!(given, (fee + 1_000) - (fee + 1_000) / 50);
+    assert_eq!(staking::reward_totals(&c.s).unwrap().fees, fee);
+}
+
+#[test]
 fn downtime_jails_drops_from_set_then_unjail_returns() {
     let mut c = Chain::new();
     c.ok("val2", create_validator("val2", 500_000, "0.1", "0.2", "0.01"));
@@ -596,6 +623,6 @@ proptest! {
         let out = c.block(&txs);
         for r in &out.receipts { prop_assert!(r.result.is_ok(), "{:?}", r.result); }
         let t = staking::reward_totals(&c.s).unwrap();
-        prop_assert_eq!(t.minted, t.paid + bank::module_balance(&c.s, staking::DISTRIBUTION_POOL).unwrap());
+        prop_assert_eq!(t.minted + t.fees, t.paid + bank::module_balance(&c.s, staking::DISTRIBUTION_POOL).unwrap());
     }
 }

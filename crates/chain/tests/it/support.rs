@@ -79,9 +79,17 @@ pub(crate) fn nonce(s: &dyn StateRead, name: &str) -> u64 {
 
 /// State without the per-block bookkeeping keys (`chain/height`, `chain/time_ms`), to compare
 /// "nothing changed" across a block.
+/// The state without what every block changes on its own: the height and time, and the
+/// begin-block distribution of the fees collected by earlier blocks (fee collector → distribution
+/// pool → validator rewards).
 pub(crate) fn user_state(s: &MemState) -> MemState {
     let mut c = s.clone();
     c.0.remove(chorus_chain::state_key::LAST_HEIGHT);
     c.0.remove(chorus_chain::state_key::LAST_TIME_MS);
+    c.0.retain(|k, _| {
+        !k.starts_with(b"dist/")
+            && k.as_slice() != b"bank/module/fee_collector"
+            && k.as_slice() != b"bank/module/distribution"
+    });
     c
 }

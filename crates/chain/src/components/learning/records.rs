@@ -349,7 +349,9 @@ pub fn outcome(
 /// Query: every blob id the ledger refers to — each task's initial model, every model version and
 /// finalized round model, and every revealed update (faulted ones too: auditors replay them). The
 /// node pins these in its blob store so garbage collection never removes what a replay needs.
-pub fn referenced_blobs(state: &dyn StateRead) -> Result<std::collections::BTreeSet<Hash>, TxError> {
+pub fn referenced_blobs(
+    state: &dyn StateRead,
+) -> Result<std::collections::BTreeSet<Hash>, TxError> {
     let mut ids = std::collections::BTreeSet::new();
     for t in tasks(state)? {
         ids.insert(t.spec.model.initial_model);

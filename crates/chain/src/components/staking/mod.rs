@@ -6,8 +6,9 @@
 //! - Bonded validators' tokens sit in the `bonded` pool; everybody else's, and every unbonding
 //!   entry, in `not_bonded`. The active set (top `max_validators` by power, not jailed) is
 //!   recomputed in `end_block`; [`validator_set`] returns it.
-//! - Rewards: `block_reward` is minted into the `distribution` pool every block, taxed for the
-//!   community pool and split by power over the previous block's set; per validator the
+//! - Rewards: `block_reward` is minted into the `distribution` pool every block and joined by the
+//!   fees the bank collected since the last block; both are taxed for the community pool and
+//!   split by power over the previous block's set; per validator the
 //!   commission is set aside and the rest accrues to delegators lazily (F1 periods, replayed
 //!   across slashes).
 //! - Liveness from `BlockContext::last_commit`, double-sign evidence ([`handle_evidence`]),
@@ -339,6 +340,8 @@ pub struct RewardTotals {
     pub minted: Amount,
     /// Rewards and commission paid out.
     pub paid: Amount,
+    /// Transaction fees distributed since genesis (collected by the bank, allocated like rewards).
+    pub fees: Amount,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -664,23 +667,33 @@ fn initialize_delegation(
     Ok(())
 }
 
-/// Mints the block reward and allocates it over `set` (the set that signed the previous block).
+/// Mints the block reward, takes the fees collected since the last allocation, and allocates both
+/// over `set` (the set that signed the previous block): the community tax first, the rest by
+/// power (commission to the operator, the remainder to the delegators' F1 period); what is not
+/// given (rounding, no set) goes to the community pool.
 fn allocate_rewards(
     delta: &mut StateDelta<'_>,
     set: &[ValidatorInfo],
     events: &mut Vec<Event>,
 ) -> Result<(), TxError> {
     let p = distribution_params(delta)?;
-    if p.block_reward == 0 {
+    let fees = bank::module_balance(delta, bank::FEE_COLLECTOR)?;
+    let total = add(p.block_reward, fees)?;
+    if total == 0 {
         return Ok(());
     }
-    bank::mint_to_module(delta, DISTRIBUTION_POOL, p.block_reward)?;
+    if p.block_reward > 0 {
+        bank::mint_to_module(delta, DISTRIBUTION_POOL, p.block_reward)?;
+    }
+    if fees > 0 {
+        bank::move_between_modules(delta, bank::FEE_COLLECTOR, DISTRIBUTION_POOL, fees)?;
+    }
     let mut totals = reward_totals(delta)?;
     totals.minted = add(totals.minted, p.block_reward)?;
+    totals.fees = add(totals.fees, fees)?;
     write(delta, keys::DIST_TOTALS.to_vec(), &totals);
-    let tax =
-        p.community_tax.mul_ceil(p.block_reward).unwrap_or(p.block_reward).min(p.block_reward);
-    let to_validators = p.block_reward - tax;
+    let tax = p.community_tax.mul_ceil(total).unwrap_or(total).min(total);
+    let to_validators = total - tax;
     let total_power: u128 = set.iter().map(|v| u128::from(v.power)).sum();
     let mut given: Amount = 0;
     if total_power > 0 {
@@ -699,14 +712,15 @@ fn allocate_rewards(
             given += r;
         }
     }
-    let community = add(community_pool(delta)?, p.block_reward - given)?;
+    let community = add(community_pool(delta)?, total - given)?;
     write(delta, keys::DIST_COMMUNITY.to_vec(), &community);
     events.push(ev(
         "distribution.rewards",
         vec![
             ("minted", p.block_reward.to_string()),
+            ("fees", fees.to_string()),
             ("validators", given.to_string()),
-            ("community", (p.block_reward - given).to_string()),
+            ("community", (total - given).to_string()),
         ],
     ));
     Ok(())
@@ -1921,10 +1935,10 @@ pub fn check_invariants(state: &dyn StateRead) -> Result<(), String> {
         ));
     }
     let t = reward_totals(state).map_err(e)?;
-    if t.minted != t.paid + dist {
+    if t.minted + t.fees != t.paid + dist {
         return Err(format!(
-            "rewards minted {} != paid {} + distribution pool {dist}",
-            t.minted, t.paid
+            "rewards minted {} + fees {} != paid {} + distribution pool {dist}",
+            t.minted, t.fees, t.paid
         ));
     }
     gov::check_invariants(state)
