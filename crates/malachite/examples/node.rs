@@ -35,7 +35,7 @@ impl Application for App {
             .then(|| Sha256::digest(block).into())
     }
     fn commit(&mut self, block: &[u8], cert: &CommitCertificate) -> Vec<ValidatorInfo> {
-        cert.verify(&self.vals).expect("valid certificate");
+        cert.verify(&self.vals, 0).expect("valid certificate");
         println!(
             "[{:>6} ms] committed height {} round {} id {} ({} sigs) {:?}",
             self.start.elapsed().as_millis(),

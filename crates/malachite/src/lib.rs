@@ -64,21 +64,21 @@ impl CommitCertificate {
         borsh::from_slice(bytes).map_err(|e| Error::Decode(e.to_string()))
     }
 
-    /// Bytes each validator signed: the sign-bytes of its precommit for `value_id`
-    /// (they include the signer's address, so they differ per validator).
-    pub fn precommit_sign_bytes(&self, consensus_key: &[u8; 32]) -> Vec<u8> {
-        let addr = Address::from_public_key(consensus_key);
+    /// Bytes each validator signed on chain `chain_id`: the sign-bytes of its precommit for
+    /// `value_id` (they include the signer's key, so they differ per validator).
+    pub fn precommit_sign_bytes(&self, consensus_key: &[u8; 32], chain_id: u64) -> Vec<u8> {
         types::vote_sign_bytes(
+            chain_id,
             VoteType::Precommit,
             self.height,
-            self.round as i64,
+            self.round,
             Some(&self.value_id),
-            &addr.0,
+            consensus_key,
         )
     }
 
     /// Verify every signature and that the signers hold > 2/3 of the voting power of `validators`.
-    pub fn verify(&self, validators: &[ValidatorInfo]) -> Result<(), Error> {
+    pub fn verify(&self, validators: &[ValidatorInfo], chain_id: u64) -> Result<(), Error> {
         let total: u128 = validators.iter().map(|v| v.power as u128).sum();
         let mut signed: u128 = 0;
         let mut seen = std::collections::HashSet::new();
@@ -89,7 +89,8 @@ impl CommitCertificate {
                 .ok_or_else(|| Error::Certificate("signer is not a validator".into()))?;
             let key = PubKey::from_bytes(*pk)
                 .ok_or_else(|| Error::Certificate("invalid public key".into()))?;
-            if !key.verify(&self.precommit_sign_bytes(pk), &Sig(ed::Signature::from_bytes(*sig))) {
+            let bytes = self.precommit_sign_bytes(pk, chain_id);
+            if !key.verify(&bytes, &Sig(ed::Signature::from_bytes(*sig))) {
                 return Err(Error::Certificate("invalid signature".into()));
             }
             if seen.insert(*pk) {
@@ -157,6 +158,8 @@ pub struct ConsensusConfig {
     pub block_time: Duration,
     /// Node name for logs.
     pub moniker: String,
+    /// Chain id, covered by every vote signature (votes cannot be replayed across chains).
+    pub chain_id: u64,
 }
 
 impl ConsensusConfig {
@@ -168,6 +171,7 @@ impl ConsensusConfig {
             peers: vec![],
             block_time: Duration::from_secs(1),
             moniker: "node".into(),
+            chain_id: 0,
         }
     }
 }
@@ -284,7 +288,7 @@ pub async fn run(
 
     let keypair = Keypair::ed25519_from_bytes(secret_key)
         .map_err(|e| Error::Engine(format!("keypair: {e}")))?;
-    let signer = KeySigner { key: private_key.clone() };
+    let signer = KeySigner { key: private_key.clone(), chain_id: config.chain_id };
     let peer_id_bytes = keypair.public().to_peer_id().to_bytes();
     let proof = signer
         .sign_validator_proof(pk_bytes.to_vec(), peer_id_bytes)
@@ -334,7 +338,11 @@ pub async fn run(
         node_cfg,
         WalContext::new(config.home.join("wal").join("consensus.wal"), BorshCodec),
         NetworkContext::new(identity, BorshCodec),
-        ConsensusContext::new_validator(address, Box::new(KeyVerifier), Box::new(signer)),
+        ConsensusContext::new_validator(
+            address,
+            Box::new(KeyVerifier { chain_id: config.chain_id }),
+            Box::new(signer),
+        ),
         SyncContext::new(BorshCodec),
         RequestContext::new(100),
     )
@@ -344,7 +352,7 @@ pub async fn run(
     let host_state = host::Host::new(
         app,
         address,
-        KeySigner { key: private_key },
+        KeySigner { key: private_key, chain_id: config.chain_id },
         config.home.clone(),
         config.block_time,
     );

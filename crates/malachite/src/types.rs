@@ -228,42 +228,64 @@ pub(crate) struct Vote {
     pub(crate) extension: Option<SignedExtension<Ctx>>,
 }
 
-/// Fixed-layout sign bytes of a vote:
-/// `"chorus/vote/v1" | type(1: 0=prevote,1=precommit) | height(u64 BE) | round(i64 BE)
-///  | 0 (nil) or 1 ++ id(32) | address(20)`. The extension is not covered (always `()`).
+/// Sign bytes of a vote: Chorus's canonical [`chorus_types::staking::Vote::sign_bytes`] —
+/// `"chorus/vote/v1" ‖ chain_id u64 LE ‖ borsh(Vote { height, round, type, value, consensus key })`
+/// — so a pair of conflicting votes from Malachite is evidence the state machine re-verifies
+/// (`StakingMsg::SubmitEvidence`). The extension is not covered (always `()`).
 pub(crate) fn vote_sign_bytes(
+    chain_id: u64,
     typ: VoteType,
     height: u64,
-    round: i64,
+    round: u32,
     value: Option<&[u8; 32]>,
-    addr: &[u8; 20],
+    key: &[u8; 32],
 ) -> Vec<u8> {
-    let mut b = Vec::with_capacity(14 + 1 + 8 + 8 + 33 + 20);
-    b.extend_from_slice(b"chorus/vote/v1");
-    b.push(match typ {
-        VoteType::Prevote => 0,
-        VoteType::Precommit => 1,
-    });
-    b.extend_from_slice(&height.to_be_bytes());
-    b.extend_from_slice(&round.to_be_bytes());
-    match value {
-        None => b.push(0),
-        Some(id) => {
-            b.push(1);
-            b.extend_from_slice(id);
-        }
+    canonical_vote(typ, height, round, value, key).sign_bytes(chain_id)
+}
+
+/// The vote as the state machine's evidence type.
+pub(crate) fn canonical_vote(
+    typ: VoteType,
+    height: u64,
+    round: u32,
+    value: Option<&[u8; 32]>,
+    key: &[u8; 32],
+) -> chorus_types::staking::Vote {
+    chorus_types::staking::Vote {
+        height,
+        round,
+        vote_type: match typ {
+            VoteType::Prevote => chorus_types::staking::VoteType::Prevote,
+            VoteType::Precommit => chorus_types::staking::VoteType::Precommit,
+        },
+        value_id: value.map(|v| chorus_types::Hash(*v)),
+        validator: *key,
     }
-    b.extend_from_slice(addr);
-    b
 }
 
 impl Vote {
-    pub(crate) fn to_sign_bytes(&self) -> Vec<u8> {
-        let v = match &self.value {
+    /// Votes are always cast in a concrete round; `Nil` (never signed) maps to `u32::MAX`.
+    pub(crate) fn round_u32(&self) -> u32 {
+        self.round.as_u32().unwrap_or(u32::MAX)
+    }
+
+    pub(crate) fn value_bytes(&self) -> Option<&[u8; 32]> {
+        match &self.value {
             NilOrVal::Nil => None,
             NilOrVal::Val(id) => Some(&id.0),
-        };
-        vote_sign_bytes(self.typ, self.height.0, self.round.as_i64(), v, &self.validator_address.0)
+        }
+    }
+
+    /// The bytes `key` (the voter's consensus key) signs for this vote on chain `chain_id`.
+    pub(crate) fn to_sign_bytes(&self, key: &[u8; 32], chain_id: u64) -> Vec<u8> {
+        vote_sign_bytes(
+            chain_id,
+            self.typ,
+            self.height.0,
+            self.round_u32(),
+            self.value_bytes(),
+            key,
+        )
     }
 }
 
@@ -472,7 +494,9 @@ fn ext_scope_bytes(scope: &VoteExtensionScope<Ctx>) -> Vec<u8> {
     b
 }
 
-pub(crate) struct KeyVerifier;
+pub(crate) struct KeyVerifier {
+    pub(crate) chain_id: u64,
+}
 
 #[async_trait]
 impl Verifier<Ctx> for KeyVerifier {
@@ -482,7 +506,8 @@ impl Verifier<Ctx> for KeyVerifier {
         signature: &Sig,
         public_key: &PubKey,
     ) -> Result<VerificationResult, SignError> {
-        Ok(VerificationResult::from_bool(public_key.verify(&vote.to_sign_bytes(), signature)))
+        let bytes = vote.to_sign_bytes(&public_key.bytes(), self.chain_id);
+        Ok(VerificationResult::from_bool(public_key.verify(&bytes, signature)))
     }
 
     async fn verify_signed_proposal(
@@ -517,6 +542,7 @@ impl Verifier<Ctx> for KeyVerifier {
 
 pub(crate) struct KeySigner {
     pub(crate) key: ed::PrivateKey,
+    pub(crate) chain_id: u64,
 }
 
 impl KeySigner {
@@ -528,7 +554,7 @@ impl KeySigner {
 #[async_trait]
 impl Signer<Ctx> for KeySigner {
     async fn sign_vote(&self, vote: Vote) -> Result<SignedVote<Ctx>, SignError> {
-        let s = self.sign(&vote.to_sign_bytes());
+        let s = self.sign(&vote.to_sign_bytes(self.key.public_key().as_bytes(), self.chain_id));
         Ok(SignedMessage::new(vote, s))
     }
 

@@ -261,6 +261,7 @@ pub async fn start_node(
         peers: config.consensus.peers.clone(),
         block_time: std::time::Duration::from_millis(config.consensus.block_time_ms),
         moniker: config.moniker.clone(),
+        chain_id: genesis.chain_id,
     };
     let consensus = chorus_consensus::run(consensus_secret, cfg, app)
         .await

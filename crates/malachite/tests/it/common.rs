@@ -87,7 +87,7 @@ impl Application for TestApp {
         assert_eq!(cert.height, expected, "commits must be in order, once each");
         let id: [u8; 32] = Sha256::digest(block).into();
         assert_eq!(id, cert.value_id);
-        cert.verify(&s.validators).expect("certificate must verify");
+        cert.verify(&s.validators, 0).expect("certificate must verify");
         s.committed.push((cert.height, block.to_vec(), cert.clone()));
         s.commit_times.push(Instant::now());
         s.validators.clone()
