@@ -4,4 +4,5 @@
 mod cluster;
 mod devnet;
 mod multi_validator;
+mod stake_cli;
 mod tasks;

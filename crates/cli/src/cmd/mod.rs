@@ -9,6 +9,7 @@ pub(crate) mod keys;
 pub(crate) mod node;
 pub(crate) mod participant;
 pub(crate) mod query;
+pub(crate) mod staking;
 pub(crate) mod store;
 pub(crate) mod task;
 pub(crate) mod tx;

@@ -1,5 +1,6 @@
-//! `chorus query`: read accounts, blocks, transactions, verified state proofs, and the learning
-//! records (tasks, rounds, model versions, registrations).
+//! `chorus query`: read accounts, blocks, transactions, verified state proofs, staking
+//! (validators, delegations, rewards, governance proposals) and the learning records (tasks,
+//! rounds, model versions, registrations).
 
 use chorus_types::Address;
 use clap::{Args, Subcommand};
@@ -49,8 +50,34 @@ enum QueryCmd {
     },
     /// Node status.
     Status,
-    /// The active validator set.
-    Validators,
+    /// Every staking validator: status, jail, tokens, shares, commission, description and
+    /// consensus power (0 outside the active set); `--active`: only the consensus set.
+    Validators {
+        /// Only the active consensus set (operator, consensus key, power) used for the next
+        /// height.
+        #[arg(long)]
+        active: bool,
+    },
+    /// One staking validator with its liveness record, outstanding rewards and commission.
+    Validator {
+        /// Operator address.
+        address: Address,
+    },
+    /// An account's delegations, unbonding entries and redelegations.
+    Delegations {
+        /// Delegator address.
+        address: Address,
+    },
+    /// An account's pending delegation rewards, per validator and in total.
+    Rewards {
+        /// Delegator address.
+        address: Address,
+    },
+    /// Every governance proposal, or one (with the running tally while voting).
+    Proposals {
+        /// Proposal id (default: all).
+        id: Option<u64>,
+    },
     /// Every training task, or one (spec, status, escrow, current model).
     Task {
         /// Task id (default: all).
@@ -87,7 +114,23 @@ async fn query(args: QueryArgs) -> eyre::Result<()> {
         },
         QueryCmd::Tx { hash } => http::get(&format!("{n}/v1/txs/{hash}")).await?,
         QueryCmd::Status => http::get(&format!("{n}/v1/status")).await?,
-        QueryCmd::Validators => http::get(&format!("{n}/v1/validators")).await?,
+        QueryCmd::Validators { active: true } => http::get(&format!("{n}/v1/validators")).await?,
+        QueryCmd::Validators { active: false } => {
+            http::get(&format!("{n}/v1/staking/validators")).await?
+        }
+        QueryCmd::Validator { address } => {
+            http::get(&format!("{n}/v1/staking/validators/{address}")).await?
+        }
+        QueryCmd::Delegations { address } => {
+            http::get(&format!("{n}/v1/delegator/{address}/delegations")).await?
+        }
+        QueryCmd::Rewards { address } => {
+            http::get(&format!("{n}/v1/delegator/{address}/rewards")).await?
+        }
+        QueryCmd::Proposals { id: Some(id) } => {
+            http::get(&format!("{n}/v1/gov/proposals/{id}")).await?
+        }
+        QueryCmd::Proposals { id: None } => http::get(&format!("{n}/v1/gov/proposals")).await?,
         QueryCmd::Task { id: Some(id) } => {
             http::get(&format!("{n}/v1/learning/tasks/{id}")).await?
         }
