@@ -40,9 +40,10 @@ enum Command {
     Node(cmd::node::NodeArgs),
     /// Open and manage training tasks (owner transactions).
     Task(cmd::task::TaskArgs),
-    /// Sign and submit a transaction.
+    /// Sign and submit a transaction (transfer, staking, governance).
     Tx(cmd::tx::TxArgs),
-    /// Query accounts, blocks, transactions and verified state proofs.
+    /// Query accounts, blocks, transactions, verified state proofs, staking, governance and
+    /// learning records.
     Query(cmd::query::QueryArgs),
     /// Blob store commands.
     Store(cmd::store::StoreArgs),
