@@ -1,11 +1,14 @@
 //! `chorus tx stake|gov` and `chorus query validators|validator|delegations|rewards|proposals`
 //! against a real one-validator node: delegate, undelegate, withdraw rewards, a parameter change
 //! voted through by the validator operator, a validator created from a second home's consensus
-//! key, and bad commands failing with a clear message.
+//! key and slashed for double signing with it, and bad commands failing with a clear message.
 
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
+use chorus_crypto::ConsensusKey;
+use chorus_types::Hash;
+use chorus_types::staking::{DoubleSignEvidence, SignedVote, Vote, VoteType};
 use serde_json::Value;
 
 use crate::cluster::{BIN, Cluster, get, tail};
@@ -81,6 +84,13 @@ fn event_amount(out: &Value, kind: &str) -> u128 {
         .filter(|kv| kv[0] == "amount")
         .map(|kv| kv[1].as_str().unwrap().parse::<u128>().unwrap())
         .sum()
+}
+
+fn hex_to(s: &str, out: &mut [u8]) {
+    assert_eq!(s.len(), 2 * out.len(), "{s}");
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap();
+    }
 }
 
 fn committed_ok(out: &Value) -> bool {
@@ -289,5 +299,43 @@ fn staking_and_governance_commands_delegate_unbond_pay_rewards_and_pass_a_propos
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(&format!("validator {op2} already exists")), "{err}");
+
+    // Double signing by the new validator's consensus key: a malformed file is refused before
+    // signing; real evidence slashes 5 %, jails and tombstones it, so it cannot unjail.
+    let bad_file = c.dir.path().join("not-evidence.json");
+    std::fs::write(&bad_file, b"{\"a\": 1}").unwrap();
+    let err = cli.fails(&["tx", "stake", "submit-evidence", "--file", bad_file.to_str().unwrap()]);
+    assert!(err.contains("is not double-sign evidence"), "{err}");
+    let mut secret = [0u8; 32];
+    let sk = key_file["secret_key"].as_str().unwrap().trim_start_matches("0x");
+    hex_to(sk, &mut secret);
+    let ck = ConsensusKey::from_bytes(&secret);
+    let chain_id = genesis["chain_id"].as_u64().unwrap();
+    let height = c.height(0).unwrap() - 1;
+    let signed = |value: u8| {
+        let vote = Vote {
+            height,
+            round: 0,
+            vote_type: VoteType::Precommit,
+            value_id: Some(Hash([value; 32])),
+            validator: ck.public_key(),
+        };
+        let signature = ck.sign(&vote.sign_bytes(chain_id));
+        SignedVote { vote, signature }
+    };
+    let evidence = DoubleSignEvidence { a: signed(1), b: signed(2) };
+    let ev_file = c.dir.path().join("evidence.json");
+    std::fs::write(&ev_file, serde_json::to_vec(&evidence).unwrap()).unwrap();
+    let out = cli.ok(&["tx", "stake", "submit-evidence", "--file", ev_file.to_str().unwrap()]);
+    assert!(committed_ok(&out), "{out}");
+    assert_eq!(event_amount(&out, "staking.slash"), 250_000_000, "{out}");
+    let v = cli.ok(&["query", "validator", &op2]);
+    assert_eq!(v["tokens"], "4750000000", "{v}");
+    assert_eq!(v["jailed"], true);
+    assert_eq!(v["signing_info"]["tombstoned"], true);
+    let out = cli.run(&home2, &["tx", "--from", "operator", "stake", "unjail"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("validator is tombstoned"), "{err}");
     assert!(c.height(0).is_some(), "node died; log:\n{}", tail(&c.log(0)));
 }
