@@ -324,7 +324,12 @@ impl Ledger {
         if lc.height + 1 != height {
             return Err(LedgerError::InvalidBlock("last_commit names the wrong height".into()));
         }
-        let vals = self.validator_set()?;
+        // Block `height − 1` was signed by the set active at that height, which a set change in
+        // its end-block may already have replaced for `height`.
+        let vals = {
+            let snap = self.db.snapshot()?;
+            chorus_chain::components::staking::previous_validator_set(&snap)?
+        };
         let total: u128 = vals.iter().map(|v| u128::from(v.power)).sum();
         let mut signed: u128 = 0;
         let mut prev: Option<[u8; 32]> = None;

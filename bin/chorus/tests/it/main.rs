@@ -5,4 +5,5 @@ mod cluster;
 mod devnet;
 mod multi_validator;
 mod stake_cli;
+mod staking;
 mod tasks;

@@ -494,6 +494,13 @@ pub fn validator_set(state: &dyn StateRead) -> Result<Vec<ValidatorInfo>, TxErro
     Ok(read(state, keys::SET)?.unwrap_or_default())
 }
 
+/// The set that was active at the last committed height — the one whose precommits make up that
+/// block's commit certificate, carried as `last_commit` by the next block. It differs from
+/// [`validator_set`] right after a set change (jailing, tombstoning, new validators).
+pub fn previous_validator_set(state: &dyn StateRead) -> Result<Vec<ValidatorInfo>, TxError> {
+    Ok(read(state, keys::SET_PREV)?.unwrap_or_default())
+}
+
 fn pool_of(status: BondStatus) -> &'static str {
     if status == BondStatus::Bonded { BONDED_POOL } else { NOT_BONDED_POOL }
 }
