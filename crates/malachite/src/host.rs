@@ -443,8 +443,13 @@ impl<A: Application> Host<A> {
                     let _ = reply.send(());
                 }
 
-                AppMsg::Finalized { certificate, extensions: _, evidence: _, reply } => {
+                AppMsg::Finalized { certificate, extensions: _, evidence, reply } => {
                     let h = certificate.height.0;
+                    let found = double_votes(&self.vs, &evidence.votes);
+                    if !found.is_empty() {
+                        warn!(height = h, pairs = found.len(), "equivocation observed");
+                        self.app.misbehavior(found);
+                    }
                     if self.last_committed >= h {
                         let vs = self.next_vs.take().unwrap_or_else(|| self.vs.clone());
                         self.vs = vs.clone();
@@ -515,5 +520,83 @@ impl<A: Application> Host<A> {
             }
         }
         Err("consensus channel closed".into())
+    }
+}
+
+/// Malachite's double votes as the state machine's evidence type, with each voter's consensus key
+/// taken from `vs` (the set of the height they were cast in). Pairs by unknown voters are dropped.
+pub(crate) fn double_votes(
+    vs: &ValidatorSet,
+    votes: &malachitebft_core_votekeeper::EvidenceMap<Ctx>,
+) -> Vec<chorus_types::staking::DoubleSignEvidence> {
+    use chorus_types::staking::{DoubleSignEvidence, SignedVote as ChainVote};
+    let mut out = Vec::new();
+    for (addr, pairs) in votes.iter() {
+        let Some(v) = vs.get_by_address(addr) else { continue };
+        let key = v.public_key.bytes();
+        let chain = |sv: &malachitebft_core_types::SignedVote<Ctx>| {
+            let m = &sv.message;
+            ChainVote {
+                vote: crate::types::canonical_vote(
+                    m.typ,
+                    m.height.0,
+                    m.round_u32(),
+                    m.value_bytes(),
+                    &key,
+                ),
+                signature: sv.signature.0.to_bytes(),
+            }
+        };
+        for (a, b) in pairs {
+            out.push(DoubleSignEvidence { a: chain(a), b: chain(b) });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::{KeySigner, Vote};
+    use malachitebft_core_types::{NilOrVal, SignedMessage, VoteType};
+
+    #[test]
+    fn malachite_double_votes_become_evidence_the_chain_can_verify() {
+        let chain_id = 7;
+        let secret = [5u8; 32];
+        let key = malachitebft_signing_ed25519::PrivateKey::from(secret);
+        let pk = *key.public_key().as_bytes();
+        let signer = KeySigner { key, chain_id };
+        let vs = to_validator_set(&[ValidatorInfo { consensus_key: pk, power: 10 }]);
+        let addr = Address::from_public_key(&pk);
+        let vote = |id: u8| {
+            let v = Vote {
+                typ: VoteType::Precommit,
+                height: Height(9),
+                round: Round::new(2),
+                value: NilOrVal::Val(ValueId([id; 32])),
+                validator_address: addr,
+                extension: None,
+            };
+            let sig = signer.sign(&v.to_sign_bytes(&pk, chain_id));
+            SignedMessage::new(v, sig)
+        };
+        let mut map = malachitebft_core_votekeeper::EvidenceMap::<Ctx>::new();
+        map.add(vote(1), vote(2));
+        let ev = double_votes(&vs, &map);
+        assert_eq!(ev.len(), 1);
+        let (a, b) = (&ev[0].a, &ev[0].b);
+        assert_eq!((a.vote.height, a.vote.round, a.vote.validator), (9, 2, pk));
+        assert_ne!(a.vote.value_id, b.vote.value_id);
+        // Exactly what `staking::handle_evidence` checks: ed25519 over `Vote::sign_bytes(chain_id)`.
+        let vk = ed25519_consensus::VerificationKey::try_from(pk).unwrap();
+        for sv in [a, b] {
+            let sig = ed25519_consensus::Signature::from(sv.signature);
+            vk.verify(&sig, &sv.vote.sign_bytes(chain_id)).unwrap();
+            assert!(vk.verify(&sig, &sv.vote.sign_bytes(chain_id + 1)).is_err());
+        }
+        // A voter outside the set yields nothing.
+        let other = to_validator_set(&[ValidatorInfo { consensus_key: [0xAB; 32], power: 1 }]);
+        assert!(double_votes(&other, &map).is_empty());
     }
 }

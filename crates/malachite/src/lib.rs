@@ -143,6 +143,12 @@ pub trait Application: Send + 'static {
     fn decided(&self, height: u64) -> Option<(Vec<u8>, CommitCertificate)>;
     /// Lowest height for which `decided` can answer.
     fn history_min_height(&self) -> u64;
+    /// Conflicting votes Malachite observed while deciding a height, as on-chain evidence (each
+    /// vote's signature is over `chorus_types::staking::Vote::sign_bytes(chain_id)`). Default:
+    /// ignore.
+    fn misbehavior(&mut self, evidence: Vec<chorus_types::staking::DoubleSignEvidence>) {
+        let _ = evidence;
+    }
 }
 
 /// Where and how to run consensus.

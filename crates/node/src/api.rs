@@ -105,6 +105,7 @@ pub fn router(state: ApiState, max_body_bytes: usize) -> Router {
         .route("/v1/blocks/by-hash/{hash}", get(block_by_hash))
         .route("/v1/state/proof", get(state_proof))
         .route("/v1/validators", get(validators))
+        .route("/v1/evidence", get(evidence))
         .route("/v1/ws", get(ws))
         .merge(crate::api_staking::routes())
         .merge(crate::api_learning::routes())
@@ -420,6 +421,12 @@ async fn state_proof(
     Ok(Json(proof))
 }
 
+/// Equivocation evidence consensus observed that the chain has not acted on yet.
+async fn evidence(State(s): State<ApiState>) -> ApiResult<Json<Value>> {
+    let pending = s.ledger.pending_evidence().map_err(ApiError::internal)?;
+    Ok(Json(json!({ "evidence": pending })))
+}
+
 async fn validators(State(s): State<ApiState>) -> ApiResult<Json<Value>> {
     let vals = s.ledger.validator_set().map_err(ApiError::internal)?;
     let list: Vec<Value> = vals
@@ -500,6 +507,7 @@ pub fn openapi() -> Value {
             "/v1/blocks/by-hash/{hash}": path("Block by hash", json!([p("hash", "path")])),
             "/v1/state/proof": path("State proof (inclusion or exclusion) for a raw key", json!([p("key", "query"), p("height", "query")])),
             "/v1/validators": path("Active validator set", json!([])),
+            "/v1/evidence": path("Double votes consensus observed and the chain has not acted on (submit with StakingMsg::SubmitEvidence)", json!([])),
             "/v1/ws": path("WebSocket stream of events (new_block, tx_result)", json!([])),
             "/v1/staking/validators": path("Every staking validator", json!([])),
             "/v1/staking/validators/{addr}": path("One validator with liveness and rewards", json!([p("addr", "path")])),

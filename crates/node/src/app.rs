@@ -103,4 +103,9 @@ impl Application for ChainApp {
     fn history_min_height(&self) -> u64 {
         1
     }
+
+    fn misbehavior(&mut self, evidence: Vec<chorus_types::staking::DoubleSignEvidence>) {
+        tracing::warn!(target: "node::app", pairs = evidence.len(), "consensus reported double votes");
+        self.ledger.record_evidence(evidence);
+    }
 }

@@ -86,6 +86,8 @@ pub struct Ledger {
     executed: Mutex<BTreeMap<Hash, Executed>>,
     /// Our proposals by (height, round): the engine may ask twice and must get the same value.
     proposals: Mutex<BTreeMap<(Height, u32), Proposal>>,
+    /// Double votes consensus observed, not yet acted on by the chain (in memory, capped).
+    evidence: Mutex<Vec<chorus_types::staking::DoubleSignEvidence>>,
 }
 
 fn now_ms() -> u64 {
@@ -122,11 +124,45 @@ impl Ledger {
             max_block_txs,
             executed: Mutex::new(BTreeMap::new()),
             proposals: Mutex::new(BTreeMap::new()),
+            evidence: Mutex::new(Vec::new()),
         };
         if let Some(h) = ledger.last_height()? {
             ledger.metrics.height.set(h as i64);
         }
         Ok(ledger)
+    }
+
+    /// Records equivocation evidence reported by consensus (duplicates ignored, at most 256 kept).
+    pub fn record_evidence(&self, found: Vec<chorus_types::staking::DoubleSignEvidence>) {
+        let mut pool = lock(&self.evidence);
+        for ev in found {
+            if pool.len() < 256 && !pool.contains(&ev) {
+                pool.push(ev);
+            }
+        }
+    }
+
+    /// Evidence from consensus the chain has not acted on yet: the offender is still a known,
+    /// non-tombstoned validator. Anyone can submit it as `StakingMsg::SubmitEvidence`
+    /// (`GET /v1/evidence`; `chorus node --worker` does so with its operator key).
+    pub fn pending_evidence(
+        &self,
+    ) -> Result<Vec<chorus_types::staking::DoubleSignEvidence>, LedgerError> {
+        use chorus_chain::components::staking;
+        let snap = self.db.snapshot()?;
+        let mut pool = lock(&self.evidence);
+        let mut keep = Vec::new();
+        for ev in pool.drain(..) {
+            let live = match staking::validator_by_consensus_key(&snap, &ev.a.vote.validator)? {
+                Some(op) => !staking::signing_info(&snap, &op)?.is_some_and(|si| si.tombstoned),
+                None => false,
+            };
+            if live {
+                keep.push(ev);
+            }
+        }
+        *pool = keep.clone();
+        Ok(keep)
     }
 
     /// The chain id.

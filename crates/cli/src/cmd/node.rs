@@ -48,6 +48,44 @@ pub(crate) struct NodeArgs {
     password: String,
 }
 
+/// Submits the double votes consensus observed (`Ledger::pending_evidence`) as
+/// `StakingMsg::SubmitEvidence`, signed by the worker's operator key, until `stop`. Each pair is
+/// sent once; the chain re-verifies it and slashes, jails and tombstones the offender.
+async fn report_evidence(
+    ledger: std::sync::Arc<chorus_node::ledger::Ledger>,
+    sender: chorus_sdk::TxSender<chorus_sdk::NodeClient>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut sent: Vec<chorus_types::staking::DoubleSignEvidence> = Vec::new();
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_secs(2)) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        let pending = match ledger.pending_evidence() {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading pending evidence");
+                continue;
+            }
+        };
+        let fresh: Vec<_> = pending.into_iter().filter(|e| !sent.contains(e)).collect();
+        for evidence in fresh {
+            let msg =
+                chorus_types::Msg::Staking(chorus_types::staking::StakingMsg::SubmitEvidence {
+                    evidence: evidence.clone(),
+                });
+            match sender.send(vec![msg]).await {
+                Ok(hash) => {
+                    tracing::warn!(tx = %hash, "submitted double-sign evidence");
+                    sent.push(evidence);
+                }
+                Err(e) => tracing::warn!(error = %e, "submitting double-sign evidence"),
+            }
+        }
+    }
+}
+
 /// Starts a validator worker signing with `operator` against `client`'s node, scoring on
 /// `data.0` and evaluating on `data.1`, its progress in `state_path` (the devnet's in-process
 /// validator uses it too).
@@ -134,6 +172,11 @@ pub(crate) fn run(args: NodeArgs) -> eyre::Result<()> {
                 client.store_endpoint(),
             ])?);
             eprintln!("validator worker running as {}", op.address());
+            tokio::spawn(report_evidence(
+                node.services.ledger.clone(),
+                chorus_sdk::TxSender::new(client.clone(), op.clone(), 0),
+                stop_rx.clone(),
+            ));
             worker_task = Some(spawn_worker(
                 client,
                 blobs,

@@ -331,3 +331,47 @@ async fn blob_gc_keeps_what_the_ledger_refers_to_and_removes_expired_strays() {
     let r = chorus_node::service::collect_blob_garbage(&net.svc.ledger, store).unwrap();
     assert_eq!((r.scanned, r.kept_pinned, r.removed_metas.len()), (1, 1, 0));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn evidence_from_consensus_is_served_until_the_chain_tombstones_the_offender() {
+    use chorus_types::staking::{DoubleSignEvidence, SignedVote, StakingMsg, Vote, VoteType};
+    let net = start().await;
+    net.block();
+    net.block();
+    let vote = |id: u8| {
+        let vote = Vote {
+            height: 1,
+            round: 0,
+            vote_type: VoteType::Precommit,
+            value_id: Some(chorus_types::Hash([id; 32])),
+            validator: net.validator.public_key(),
+        };
+        let signature = net.validator.sign(&vote.sign_bytes(CHAIN));
+        SignedVote { vote, signature }
+    };
+    let ev = DoubleSignEvidence { a: vote(1), b: vote(2) };
+    // What the consensus adapter hands the node (`Application::misbehavior`), twice: kept once.
+    net.svc.ledger.record_evidence(vec![ev.clone(), ev.clone()]);
+    let (status, body) = net.get("/v1/evidence").await;
+    assert_eq!(status, 200);
+    let pending: Vec<DoubleSignEvidence> =
+        serde_json::from_value(body["evidence"].clone()).unwrap();
+    assert_eq!(pending, vec![ev.clone()]);
+    // Submitted (as `chorus node --worker` does), verified and acted on: no longer pending.
+    let tx = sign_tx(
+        &net.alice,
+        Tx {
+            chain_id: CHAIN,
+            nonce: 0,
+            fee: 10,
+            msgs: vec![Msg::Staking(StakingMsg::SubmitEvidence { evidence: ev })],
+        },
+    );
+    let (status, body) = net.submit(&tx).await;
+    assert_eq!(status, 200, "{body}");
+    net.block();
+    let (_, receipt) = net.get(&format!("/v1/txs/{}", body["hash"].as_str().unwrap())).await;
+    assert!(receipt["receipt"]["result"].get("Ok").is_some(), "{receipt}");
+    let (_, body) = net.get("/v1/evidence").await;
+    assert_eq!(body["evidence"].as_array().unwrap().len(), 0, "{body}");
+}
