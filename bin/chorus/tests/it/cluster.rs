@@ -122,6 +122,17 @@ impl Drop for Cluster {
     }
 }
 
+/// The JSON a `chorus` command printed on stdout; panics with its output if it failed.
+pub(crate) fn json_of_success(args: &[&str], out: &std::process::Output) -> Value {
+    assert!(
+        out.status.success(),
+        "chorus {args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 pub(crate) fn tail(s: &str) -> String {
     let lines: Vec<&str> = s.lines().collect();
     lines[lines.len().saturating_sub(40)..].join("\n")

@@ -11,7 +11,7 @@ use chorus_types::Hash;
 use chorus_types::staking::{DoubleSignEvidence, SignedVote, Vote, VoteType};
 use serde_json::Value;
 
-use crate::cluster::{BIN, Cluster, get, tail};
+use crate::cluster::{BIN, Cluster, get, json_of_success, tail};
 
 /// The `chorus` binary pointed at one node, signing with keys of one home.
 struct Cli {
@@ -37,14 +37,7 @@ impl Cli {
     }
 
     fn ok_in(&self, home: &str, args: &[&str]) -> Value {
-        let out = self.run(home, args);
-        assert!(
-            out.status.success(),
-            "chorus {args:?}: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap()
+        json_of_success(args, &self.run(home, args))
     }
 
     /// Runs a command that must fail; returns its stderr.

@@ -75,8 +75,12 @@ fn staking_validator(url: &str, op: &Address) -> Value {
 /// Consensus keys of the set handed to Malachite for the next height.
 fn consensus_set(url: &str) -> Vec<String> {
     let v = get(&format!("{url}/v1/validators")).unwrap();
-    let list = v.as_array().cloned().or_else(|| v["validators"].as_array().cloned()).unwrap();
-    list.iter().map(|x| x["consensus_key"].as_str().unwrap().to_string()).collect()
+    v["validators"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["consensus_key"].as_str().unwrap().to_string())
+        .collect()
 }
 
 fn key_hex(i: usize) -> String {

@@ -7,17 +7,10 @@ use chorus_types::Hash;
 use chorus_types::learning::{DataMode, Encryption, ModelSpec, PhaseLengths, RuleSpec, TaskSpec};
 use serde_json::Value;
 
-use crate::cluster::{BIN, Cluster};
+use crate::cluster::{BIN, Cluster, json_of_success};
 
 fn chorus(args: &[&str]) -> Value {
-    let out = Command::new(BIN).args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "chorus {args:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    json_of_success(args, &Command::new(BIN).args(args).output().unwrap())
 }
 
 #[test]

@@ -31,9 +31,18 @@ fn run(
     weights: &[u64],
     opts: AggregateOptions,
 ) -> Result<AggregateOutcome, Error> {
-    let mut agg = ServerAggregator::new(rule.parse()?);
     let mut inputs = WeightedInput::from_updates(ups, weights);
-    agg.aggregate(&ups[0].spec, ups[0].scale, &mut inputs, &opts)
+    aggregate(rule, ups, &mut inputs, opts)
+}
+
+fn aggregate(
+    rule: &str,
+    ups: &[Update],
+    inputs: &mut [WeightedInput<'_>],
+    opts: AggregateOptions,
+) -> Result<AggregateOutcome, Error> {
+    let mut agg = ServerAggregator::new(rule.parse()?);
+    agg.aggregate(&ups[0].spec, ups[0].scale, inputs, &opts)
 }
 
 const ROBUST: &[&str] = &[

@@ -62,6 +62,15 @@ impl Net {
         h
     }
 
+    /// Signs `msgs` from Alice, submits them, commits a block and returns the receipt view.
+    async fn send_and_commit(&self, nonce: u64, msgs: Vec<Msg>) -> Value {
+        let tx = sign_tx(&self.alice, Tx { chain_id: CHAIN, nonce, fee: 10, msgs });
+        let (status, body) = self.submit(&tx).await;
+        assert_eq!(status, 200, "{body}");
+        self.block();
+        self.get(&format!("/v1/txs/{}", body["hash"].as_str().unwrap())).await.1
+    }
+
     fn transfer(&self, nonce: u64, amount: u128, fee: u128) -> SignedTx {
         let tx = Tx {
             chain_id: CHAIN,
@@ -296,21 +305,10 @@ async fn blob_gc_keeps_what_the_ledger_refers_to_and_removes_expired_strays() {
     let model_id = chorus_store::BlobId::of(&model);
     // The task (referring to the model) is committed before either blob exists, so no GC pass can
     // see the model unreferenced.
-    let tx = sign_tx(
-        &net.alice,
-        Tx {
-            chain_id: CHAIN,
-            nonce: 0,
-            fee: 10,
-            msgs: vec![Msg::Learning(chorus_types::learning::LearningMsg::CreateTask {
-                spec: Box::new(one_round_task(chorus_types::Hash(*model_id.as_bytes()))),
-            })],
-        },
-    );
-    let (status, body) = net.submit(&tx).await;
-    assert_eq!(status, 200, "{body}");
-    net.block();
-    let (_, receipt) = net.get(&format!("/v1/txs/{}", body["hash"].as_str().unwrap())).await;
+    let create = Msg::Learning(chorus_types::learning::LearningMsg::CreateTask {
+        spec: Box::new(one_round_task(chorus_types::Hash(*model_id.as_bytes()))),
+    });
+    let receipt = net.send_and_commit(0, vec![create]).await;
     assert!(receipt["receipt"]["result"].get("Ok").is_some(), "{receipt}");
 
     let store = &net.svc.store;
@@ -358,19 +356,9 @@ async fn evidence_from_consensus_is_served_until_the_chain_tombstones_the_offend
         serde_json::from_value(body["evidence"].clone()).unwrap();
     assert_eq!(pending, vec![ev.clone()]);
     // Submitted (as `chorus node --worker` does), verified and acted on: no longer pending.
-    let tx = sign_tx(
-        &net.alice,
-        Tx {
-            chain_id: CHAIN,
-            nonce: 0,
-            fee: 10,
-            msgs: vec![Msg::Staking(StakingMsg::SubmitEvidence { evidence: ev })],
-        },
-    );
-    let (status, body) = net.submit(&tx).await;
-    assert_eq!(status, 200, "{body}");
-    net.block();
-    let (_, receipt) = net.get(&format!("/v1/txs/{}", body["hash"].as_str().unwrap())).await;
+    let receipt = net
+        .send_and_commit(0, vec![Msg::Staking(StakingMsg::SubmitEvidence { evidence: ev })])
+        .await;
     assert!(receipt["receipt"]["result"].get("Ok").is_some(), "{receipt}");
     let (_, body) = net.get("/v1/evidence").await;
     assert_eq!(body["evidence"].as_array().unwrap().len(), 0, "{body}");
