@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::load_dataset;
 use crate::error::{Error, Result};
-use crate::model::{Arch, BurnModel, Model};
+use crate::model::{Arch, build_model};
 use crate::train::{TrainConfig, train_one_epoch};
 
 /// Benchmark options.
@@ -58,6 +58,8 @@ impl Default for BenchOpts {
 pub struct BenchRow {
     /// Model name.
     pub model: String,
+    /// The implementation that trained it ([`Model::backend`]).
+    pub backend: String,
     /// Training samples in the epoch.
     pub samples: usize,
     /// Batch size.
@@ -226,7 +228,7 @@ pub fn run(opts: &BenchOpts) -> Result<BenchReport> {
     for &(arch, n) in &opts.models {
         let n = if n == 0 { splits.train.len() } else { n.min(splits.train.len()) };
         let train = splits.train.head(n);
-        let mut model = BurnModel::new(arch, 0)?;
+        let mut model = build_model(arch.as_str(), 0)?;
         let cfg = TrainConfig {
             batch_size: opts.batch_size,
             lr: opts.lr,
@@ -234,12 +236,13 @@ pub fn run(opts: &BenchOpts) -> Result<BenchReport> {
             ..TrainConfig::default()
         };
         let t0 = Instant::now();
-        let stats = train_one_epoch(&mut model, &train, &cfg, 0)?;
+        let stats = train_one_epoch(model.as_mut(), &train, &cfg, 0)?;
         let seconds = t0.elapsed().as_secs_f64();
         let test_accuracy =
             if opts.evaluate { Some(model.evaluate(&splits.test)?.accuracy) } else { None };
         let mut row = BenchRow {
             model: arch.to_string(),
+            backend: model.backend().to_string(),
             samples: stats.samples,
             batch_size: opts.batch_size,
             seconds,
@@ -263,7 +266,8 @@ pub fn run(opts: &BenchOpts) -> Result<BenchReport> {
         rows.push(row);
     }
     Ok(BenchReport {
-        backend: "burn 0.22.1 flex (1 thread, simd)".into(),
+        backend: "1 thread; mlp/logreg on burn 0.22.1 flex (simd), CNNs native im2col + gemm"
+            .into(),
         torch_version,
         torch_error,
         rows,
@@ -282,6 +286,7 @@ mod tests {
             torch_error: Some("no venv".into()),
             rows: vec![BenchRow {
                 model: "mlp".into(),
+                backend: "burn".into(),
                 samples: 10,
                 batch_size: 64,
                 seconds: 1.0,
