@@ -1,7 +1,7 @@
 //! Local-training throughput vs PyTorch CPU.
 //!
 //! ```text
-//! cargo run --release -p chorus-trainer --example bench -- [--torch] [--setup] [--json] [--quick] [--small] [--cnn-only] [--no-eval]
+//! cargo run --release -p chorus-trainer --example bench -- [--torch] [--setup] [--json] [--quick] [--small] [--cnn-only] [--mlp-only] [--no-eval]
 //! ```
 #![allow(clippy::unwrap_used)]
 
@@ -25,6 +25,9 @@ fn main() {
     }
     if has("--cnn-only") {
         opts.models.retain(|(a, _)| *a != Arch::Mlp);
+    }
+    if has("--mlp-only") {
+        opts.models.retain(|(a, _)| *a == Arch::Mlp);
     }
     let report = run(&opts).unwrap();
     if has("--json") {

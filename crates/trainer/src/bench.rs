@@ -265,13 +265,7 @@ pub fn run(opts: &BenchOpts) -> Result<BenchReport> {
         }
         rows.push(row);
     }
-    Ok(BenchReport {
-        backend: "1 thread; mlp/logreg on burn 0.22.1 flex (simd), CNNs native im2col + gemm"
-            .into(),
-        torch_version,
-        torch_error,
-        rows,
-    })
+    Ok(BenchReport { backend: "native gemm, 1 thread".into(), torch_version, torch_error, rows })
 }
 
 #[cfg(test)]

@@ -36,20 +36,20 @@
 
 pub mod attack;
 pub mod bench;
-pub mod cnn;
 pub mod data;
 mod error;
 pub mod model;
+pub mod native;
 pub mod params;
 pub mod partition;
 pub mod pool;
 pub mod train;
 
 pub use attack::{Backdoor, LabelFlip, Trigger};
-pub use cnn::NativeCnn;
 pub use data::{Dataset, DatasetName, Splits, load_dataset};
 pub use error::{Error, Result};
 pub use model::{Arch, Backend, BurnModel, Model, build_model, build_model_on};
+pub use native::{NativeCnn, NativeDense};
 pub use partition::{Partition, Scheme, partition};
 pub use pool::{ShardPool, ShardProof, assign_shards, verify_shard_proof};
 pub use train::{

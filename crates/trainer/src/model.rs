@@ -1,6 +1,6 @@
-//! Models behind a small trait of ours ([`Model`]) with two implementations: burn's flex CPU backend
-//! ([`BurnModel`], every architecture) and a hand-written im2col + gemm CNN
-//! ([`crate::cnn::NativeCnn`], the default for the CNNs because it trains about twice as fast).
+//! Models behind a small trait of ours ([`Model`]) with two implementations of every architecture:
+//! burn's flex CPU backend ([`BurnModel`], autodiff; the reference) and hand-written passes on `gemm`
+//! ([`crate::native`], the default: faster on one core, see docs/trainer.md).
 //!
 //! Parameters are a flat `Vec<f32>` laid out tensor after tensor in the fixed order of
 //! [`Arch::param_spec`] (layer order; weight before bias). Linear weights use burn's `[in, out]`
@@ -22,9 +22,9 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::cnn::NativeCnn;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
+use crate::native::{NativeCnn, NativeDense};
 use crate::train::{self, EvalReport, TrainConfig, TrainStats};
 
 /// Image side the built-in architectures expect.
@@ -188,17 +188,10 @@ pub trait Model {
     }
 }
 
-/// Builds a model by name (`"logreg" | "mlp" | "cnn" | "cnn-small"`) with seeded initial parameters:
-/// the CNNs on [`NativeCnn`] (im2col + gemm, ~2× burn flex on this model), the others on
-/// [`BurnModel`]. Both implement every architecture with the same parameter layout; see
-/// [`build_model_on`] to pick one.
+/// Builds a model by name (`"logreg" | "mlp" | "cnn" | "cnn-small"`) with seeded initial parameters
+/// on the default backend, [`Backend::Native`] (see [`build_model_on`] to pick one).
 pub fn build_model(name: &str, seed: u64) -> Result<Box<dyn Model + Send>> {
-    let arch: Arch = name.parse()?;
-    let backend = match arch {
-        Arch::Cnn | Arch::CnnSmall => Backend::Native,
-        Arch::LogReg | Arch::Mlp => Backend::Burn,
-    };
-    build_model_on(arch, backend, seed)
+    build_model_on(name.parse()?, Backend::Native, seed)
 }
 
 /// Which implementation computes a model.
@@ -206,7 +199,8 @@ pub fn build_model(name: &str, seed: u64) -> Result<Box<dyn Model + Send>> {
 pub enum Backend {
     /// [`BurnModel`]: burn 0.22.1, flex CPU backend with autodiff (every architecture).
     Burn,
-    /// [`NativeCnn`]: hand-written forward/backward on `gemm` (CNN architectures only).
+    /// Hand-written forward/backward on `gemm` ([`NativeDense`], [`NativeCnn`]); about 2× burn on
+    /// the CNN and 1.3× on the MLP on one core (docs/trainer.md). The default.
     Native,
 }
 
@@ -214,7 +208,10 @@ pub enum Backend {
 pub fn build_model_on(arch: Arch, backend: Backend, seed: u64) -> Result<Box<dyn Model + Send>> {
     Ok(match backend {
         Backend::Burn => Box::new(BurnModel::new(arch, seed)?),
-        Backend::Native => Box::new(NativeCnn::new(arch, seed)?),
+        Backend::Native => match arch {
+            Arch::LogReg | Arch::Mlp => Box::new(NativeDense::new(arch, seed)?),
+            Arch::Cnn | Arch::CnnSmall => Box::new(NativeCnn::new(arch, seed)?),
+        },
     })
 }
 

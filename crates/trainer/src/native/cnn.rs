@@ -3,28 +3,22 @@
 //! underneath), with the activations kept channels-last so every convolution is one large product per
 //! batch.
 //!
-//! Why not burn: on burn's flex backend the McMahan CNN trains at about half PyTorch's single-thread CPU
-//! speed; a profile shows the time outside the matrix kernels (per-sample im2col and packing, a
-//! generic 3-D max-pool with indices, transposed convolution for the input gradient, zero-fills).
-//! Here each batch is one `[B·H·W, 25·C_in] × [25·C_in, C_out]` product per convolution, pooling runs
-//! before the bias and ReLU (identical result: both are monotone per channel) on a quarter of the
-//! values, and the column buffer of the second convolution is reused for its input gradient.
-//! [`crate::BurnModel`] still implements the same architectures and is the reference the tests compare
-//! this one against (same parameters → same loss and gradient to float rounding).
+//! Per batch each convolution is one `[B·H·W, 25·C_in] × [25·C_in, C_out]` product; pooling runs
+//! before the bias and ReLU (the same result, both being monotone per channel) on a quarter of the
+//! values; the second convolution's column buffer is reused for its input gradient.
 //!
 //! Parameter layout is exactly [`Arch::param_spec`] (conv weights `[out, in, kh, kw]`, linear weights
 //! `[in, out]`, the flattened features in `(channel, row, column)` order), so parameters, safetensors
-//! files and fixed-point updates are interchangeable between the two implementations.
-//!
-//! This module does no I/O and draws no entropy; results are deterministic for a given CPU
-//! (single-threaded products, fixed summation order).
+//! files and fixed-point updates are interchangeable with [`crate::BurnModel`]'s.
 
 use std::fmt;
 use std::sync::Mutex;
 
 use chorus_fl::update::ModelSpec;
-use gemm::Parallelism;
 
+use super::{
+    add_bias, check_batch, check_input, column_sums, matmul, relu_backward, softmax_cross_entropy,
+};
 use crate::error::{Error, Result};
 use crate::model::{Arch, IMAGE_SIDE, Model, NUM_CLASSES};
 
@@ -158,60 +152,6 @@ impl Workspace {
             grow(&mut self.da1, p2 * l.c1);
             grow(&mut self.dw2k, l.k2() * l.c2);
         }
-    }
-}
-
-/// `dst[m×n] (+)= op(a)[m×k] · op(b)[k×n]`, all row-major; `a` is stored `k×m` when `a_t`, `b` is
-/// stored `n×k` when `b_t`. Single-threaded.
-#[allow(clippy::too_many_arguments)]
-fn matmul(
-    dst: &mut [f32],
-    a: &[f32],
-    a_t: bool,
-    b: &[f32],
-    b_t: bool,
-    m: usize,
-    n: usize,
-    k: usize,
-    accumulate: bool,
-) {
-    assert!(dst.len() >= m * n && a.len() >= m * k && b.len() >= k * n, "matmul shapes");
-    if m == 0 || n == 0 {
-        return;
-    }
-    if k == 0 {
-        if !accumulate {
-            dst[..m * n].fill(0.0);
-        }
-        return;
-    }
-    let (a_rs, a_cs) = if a_t { (1, m) } else { (k, 1) };
-    let (b_rs, b_cs) = if b_t { (1, k) } else { (n, 1) };
-    // SAFETY: the assert above bounds every index gemm touches: dst (i, j) at i·n + j < m·n; a (i, p)
-    // at i·a_rs + p·a_cs ≤ m·k − 1; b (p, j) at p·b_rs + j·b_cs ≤ k·n − 1. `dst` does not alias `a`
-    // or `b` (a `&mut` and two `&` borrows).
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            1,
-            n as isize,
-            accumulate,
-            a.as_ptr(),
-            a_cs as isize,
-            a_rs as isize,
-            b.as_ptr(),
-            b_cs as isize,
-            b_rs as isize,
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            Parallelism::None,
-        );
     }
 }
 
@@ -429,12 +369,7 @@ impl NativeCnn {
         // fc1 + ReLU, fc2.
         let h = l.hidden;
         matmul(&mut ws.a3, &ws.flat, false, &p[l.f1w..l.f1b], false, batch, h, l.flat, false);
-        let b1 = &p[l.f1b..l.f2w];
-        for row in ws.a3[..batch * h].chunks_exact_mut(h) {
-            for (v, &bb) in row.iter_mut().zip(b1) {
-                *v = (*v + bb).max(0.0);
-            }
-        }
+        add_bias(&mut ws.a3[..batch * h], &p[l.f1b..l.f2w], true);
         matmul(
             &mut ws.logits,
             &ws.a3,
@@ -446,12 +381,7 @@ impl NativeCnn {
             h,
             false,
         );
-        let b2 = &p[l.f2b..];
-        for row in ws.logits[..batch * NUM_CLASSES].chunks_exact_mut(NUM_CLASSES) {
-            for (v, &bb) in row.iter_mut().zip(b2) {
-                *v += bb;
-            }
-        }
+        add_bias(&mut ws.logits[..batch * NUM_CLASSES], &p[l.f2b..], false);
     }
 
     /// Backward pass after [`Self::forward`] with `backward = true`; `dlogits` is already in
@@ -486,11 +416,7 @@ impl NativeCnn {
             NUM_CLASSES,
             false,
         );
-        for (d, &a) in ws.da3[..batch * h].iter_mut().zip(&ws.a3) {
-            if a <= 0.0 {
-                *d = 0.0;
-            }
-        }
+        relu_backward(&mut ws.da3[..batch * h], &ws.a3);
 
         // fc1.
         matmul(&mut grad[l.f1w..l.f1b], &ws.flat, true, &ws.da3, false, l.flat, h, batch, false);
@@ -545,28 +471,9 @@ impl NativeCnn {
         matmul(&mut grad[l.w1..l.b1], &ws.z1, true, &ws.cols1, false, c1, TAPS, p1, false);
     }
 
-    fn check_input(x: &[f32]) -> Result<usize> {
-        if x.is_empty() || !x.len().is_multiple_of(PIXELS) {
-            return Err(Error::InvalidArgument(format!(
-                "input of {} values is not a batch of {PIXELS}-pixel images",
-                x.len()
-            )));
-        }
-        Ok(x.len() / PIXELS)
-    }
-
     fn workspace(&self) -> std::sync::MutexGuard<'_, Workspace> {
         // A panic inside a pass leaves only scratch data behind: reuse it.
         self.ws.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-fn column_sums(m: &[f32], cols: usize, out: &mut [f32]) {
-    out[..cols].fill(0.0);
-    for row in m.chunks_exact(cols) {
-        for (o, &v) in out.iter_mut().zip(row) {
-            *o += v;
-        }
     }
 }
 
@@ -600,46 +507,17 @@ impl Model for NativeCnn {
         Ok(())
     }
     fn loss_and_grad(&mut self, x: &[f32], y: &[u8], grad: &mut [f32]) -> Result<f32> {
+        check_batch(x, y, grad, self.layout.total)?;
         let batch = y.len();
-        if batch == 0 || x.len() != batch * PIXELS || grad.len() != self.layout.total {
-            return Err(Error::InvalidArgument(format!(
-                "batch of {} labels, {} pixels, grad of {}",
-                batch,
-                x.len(),
-                grad.len()
-            )));
-        }
-        if let Some(&bad) = y.iter().find(|&&l| l as usize >= NUM_CLASSES) {
-            return Err(Error::InvalidArgument(format!("label {bad} out of range")));
-        }
         let mut guard = self.workspace();
         let ws = &mut *guard;
         self.forward(x, batch, ws, true);
-        // Mean softmax cross-entropy and its gradient (softmax − onehot) / B.
-        let mut loss = 0.0f64;
-        let inv = 1.0 / batch as f32;
-        for ((row, drow), &label) in ws.logits[..batch * NUM_CLASSES]
-            .chunks_exact(NUM_CLASSES)
-            .zip(ws.dlogits.chunks_exact_mut(NUM_CLASSES))
-            .zip(y)
-        {
-            let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            let mut sum = 0.0f32;
-            for (d, &z) in drow.iter_mut().zip(row) {
-                *d = (z - max).exp();
-                sum += *d;
-            }
-            loss += f64::from(sum.ln() + max - row[label as usize]);
-            for d in drow.iter_mut() {
-                *d = *d / sum * inv;
-            }
-            drow[label as usize] -= inv;
-        }
+        let loss = softmax_cross_entropy(&ws.logits[..batch * NUM_CLASSES], y, &mut ws.dlogits);
         self.backward(batch, ws, grad);
-        Ok((loss / batch as f64) as f32)
+        Ok(loss)
     }
     fn logits(&self, x: &[f32]) -> Result<Vec<f32>> {
-        let batch = Self::check_input(x)?;
+        let batch = check_input(x)?;
         let mut out = Vec::with_capacity(batch * NUM_CLASSES);
         let mut guard = self.workspace();
         for chunk in x.chunks(EVAL_CHUNK * PIXELS) {
@@ -655,44 +533,14 @@ impl Model for NativeCnn {
 mod tests {
     use super::*;
     use crate::model::BurnModel;
-
-    fn images(n: usize, seed: u32) -> Vec<f32> {
-        // Deterministic pseudo-images in [0, 1] with some structure (not all-zero windows).
-        (0..n * PIXELS)
-            .map(|i| {
-                let v = (i as u32).wrapping_mul(2_654_435_761).wrapping_add(seed.wrapping_mul(97));
-                (v >> 24) as f32 / 255.0
-            })
-            .collect()
-    }
-
-    fn max_rel_diff(a: &[f32], b: &[f32]) -> f32 {
-        let scale = b.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-6);
-        a.iter().zip(b).fold(0.0f32, |m, (x, y)| m.max((x - y).abs())) / scale
-    }
+    use crate::native::test_util::{assert_same_model, images, max_rel_diff};
 
     #[test]
     fn loss_gradient_and_logits_match_the_burn_implementation() {
         for arch in [Arch::CnnSmall, Arch::Cnn] {
             let mut native = NativeCnn::new(arch, 7).unwrap();
             let mut burn = BurnModel::new(arch, 7).unwrap();
-            let x = images(3, 1);
-            let y = [3u8, 9, 0];
-            let n = native.num_params();
-            let (mut gn, mut gb) = (vec![0.0; n], vec![0.0; n]);
-            let ln = native.loss_and_grad(&x, &y, &mut gn).unwrap();
-            let lb = burn.loss_and_grad(&x, &y, &mut gb).unwrap();
-            assert!((ln - lb).abs() < 1e-4 * lb.abs().max(1.0), "{arch}: loss {ln} vs {lb}");
-            // Per tensor, relative to the tensor's largest gradient entry.
-            let mut off = 0;
-            for t in &arch.param_spec().tensors {
-                let k = t.numel();
-                let d = max_rel_diff(&gn[off..off + k], &gb[off..off + k]);
-                assert!(d < 1e-3, "{arch}: {} gradient differs by {d}", t.name);
-                off += k;
-            }
-            let (zn, zb) = (native.logits(&x).unwrap(), burn.logits(&x).unwrap());
-            assert!(max_rel_diff(&zn, &zb) < 1e-4, "{arch}: logits differ");
+            assert_same_model(&mut native, &mut burn);
         }
     }
 
