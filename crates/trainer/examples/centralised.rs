@@ -1,56 +1,41 @@
-//! Centralised sanity check: train on all of MNIST (or Fashion-MNIST) and report test accuracy.
+//! Centralised sanity check: train on all of MNIST (or Fashion-MNIST) and report test accuracy and
+//! time per epoch (the same run as `chorus bench train --centralised MODEL`).
 //!
 //! ```text
-//! cargo run --release -p chorus-trainer --example centralised -- [mlp|cnn|cnn-small|logreg] [epochs] [dataset] [data-dir]
+//! cargo run --release -p chorus-trainer --example centralised -- [mlp|cnn|cnn-small|logreg] [epochs] [dataset] [data-dir] [--json]
 //! ```
 //! Targets on MNIST: MLP ≥ 97.5 %, CNN ≥ 98.8 %.
 #![allow(clippy::unwrap_used)]
 
-use std::time::Instant;
-
-use chorus_trainer::train::{Optimizer, TrainConfig, train_local};
-use chorus_trainer::{build_model, load_dataset};
+use chorus_trainer::Arch;
+use chorus_trainer::bench::{CentralisedOpts, centralised};
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let model_name = args.first().map_or("mlp", String::as_str);
-    let epochs: usize = args.get(1).map_or(5, |s| s.parse().unwrap());
-    let dataset = args.get(2).map_or("mnist", String::as_str);
-    let dir = args.get(3).map(std::path::PathBuf::from);
-    let splits = load_dataset(dataset, dir.as_deref()).unwrap();
-    let mut model = build_model(model_name, 0).unwrap();
-    let cnn = model_name.starts_with("cnn");
-    // SGD with momentum; a step decay of the learning rate after half the epochs.
-    let lr = if cnn { 0.02 } else { 0.05 };
-    let t_all = Instant::now();
-    for e in 0..epochs {
-        let cfg = TrainConfig {
-            epochs: 1,
-            batch_size: if cnn { 64 } else { 32 },
-            lr: if e >= epochs.div_ceil(2) { lr / 5.0 } else { lr },
-            optimizer: Optimizer::Sgd { momentum: 0.9, weight_decay: 0.0 },
-            seed: e as u64,
-            ..TrainConfig::default()
-        };
-        let t = Instant::now();
-        let out = train_local(model.as_mut(), &splits.train, &cfg, None).unwrap();
-        let train_s = t.elapsed().as_secs_f64();
-        let r = model.evaluate(&splits.test).unwrap();
-        println!(
-            "{model_name} {dataset} epoch {} train loss {:.4} | {:.1} s ({:.0} samples/s) | test acc {:.2} % loss {:.4}",
-            e + 1,
-            out.epochs[0].loss,
-            train_s,
-            out.num_examples as f64 / train_s,
-            100.0 * r.accuracy,
-            r.loss
-        );
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--json").collect();
+    let json = std::env::args().any(|a| a == "--json");
+    let arch: Arch = args.first().map_or("mlp", String::as_str).parse().unwrap();
+    let mut opts = CentralisedOpts::for_model(arch);
+    if let Some(e) = args.get(1) {
+        opts.epochs = e.parse().unwrap();
     }
-    let r = model.evaluate(&splits.test).unwrap();
-    println!(
-        "final {model_name} on {dataset}: test accuracy {:.2} % after {epochs} epochs, {:.1} s total",
-        100.0 * r.accuracy,
-        t_all.elapsed().as_secs_f64()
-    );
-    println!("{r}");
+    if let Some(d) = args.get(2) {
+        opts.dataset = d.clone();
+    }
+    opts.data_dir = args.get(3).map(std::path::PathBuf::from);
+    let report = centralised(&opts, &mut |_| {}, &mut |e| {
+        eprintln!(
+            "epoch {}: train loss {:.4}, {:.1} s ({:.0} samples/s), test accuracy {:.2} %",
+            e.epoch,
+            e.train_loss,
+            e.train_seconds,
+            e.samples_per_s,
+            100.0 * e.test_accuracy
+        )
+    })
+    .unwrap();
+    if json {
+        println!("{}", serde_json::to_string(&report).unwrap());
+    } else {
+        print!("{report}");
+    }
 }

@@ -267,6 +267,7 @@ fn run_epoch<M: Model + ?Sized>(
     cfg: &TrainConfig,
     epoch: usize,
     run: &mut Run,
+    on_batch: &mut dyn FnMut(BatchDone),
 ) -> Result<TrainStats> {
     let mut order: Vec<u32> = (0..data.len() as u32).collect();
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
@@ -301,6 +302,7 @@ fn run_epoch<M: Model + ?Sized>(
         seen += batch.len();
         steps += 1;
         run.steps += 1;
+        on_batch(BatchDone { epoch, samples: seen, epoch_samples: data.len(), loss });
     }
     Ok(TrainStats { loss: (loss_sum / seen.max(1) as f64) as f32, samples: seen, steps })
 }
@@ -348,7 +350,20 @@ pub fn train_one_epoch<M: Model + ?Sized>(
     check_data(data)?;
     let w0 = model.params()?;
     let mut run = new_run(model, cfg, w0, None)?;
-    run_epoch(model, data, cfg, epoch, &mut run)
+    run_epoch(model, data, cfg, epoch, &mut run, &mut |_| {})
+}
+
+/// Progress of local training, reported after every batch by [`train_local_observed`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BatchDone {
+    /// Epoch (0-based).
+    pub epoch: usize,
+    /// Samples of this epoch done so far.
+    pub samples: usize,
+    /// Samples per epoch.
+    pub epoch_samples: usize,
+    /// Mean loss of the batch just done.
+    pub loss: f32,
 }
 
 fn check_data(data: &Dataset) -> Result<()> {
@@ -392,6 +407,17 @@ pub fn train_local<M: Model + ?Sized>(
     cfg: &TrainConfig,
     scaffold: Option<&Scaffold>,
 ) -> Result<LocalUpdate> {
+    train_local_observed(model, data, cfg, scaffold, &mut |_| {})
+}
+
+/// [`train_local`] that calls `on_batch` after every optimiser step (progress bars).
+pub fn train_local_observed<M: Model + ?Sized>(
+    model: &mut M,
+    data: &Dataset,
+    cfg: &TrainConfig,
+    scaffold: Option<&Scaffold>,
+    on_batch: &mut dyn FnMut(BatchDone),
+) -> Result<LocalUpdate> {
     check_config(cfg)?;
     check_data(data)?;
     let flipped;
@@ -406,7 +432,7 @@ pub fn train_local<M: Model + ?Sized>(
     let mut run = new_run(model, cfg, w_global.clone(), scaffold)?;
     let mut epochs = Vec::with_capacity(cfg.epochs);
     for e in 0..cfg.epochs {
-        epochs.push(run_epoch(model, data, cfg, e, &mut run)?);
+        epochs.push(run_epoch(model, data, cfg, e, &mut run, on_batch)?);
     }
     let mut delta: Vec<f32> = run.w.iter().zip(&w_global).map(|(w, g)| w - g).collect();
     let (update_norm, clipped) = match cfg.clip_update_norm {

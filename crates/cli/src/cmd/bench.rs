@@ -40,11 +40,21 @@ enum BenchCmd {
         #[arg(long)]
         memory: bool,
     },
-    /// Local training throughput (samples/s) of the MLP and CNN, optionally against PyTorch.
+    /// Local training throughput (samples/s) of the MLP and CNN, optionally against PyTorch; or, with
+    /// `--centralised MODEL`, the centralised sanity check (test accuracy and time per epoch).
     Train {
         /// Also time the same models in PyTorch on CPU (creates a venv, large download).
         #[arg(long)]
         torch: bool,
+        /// Train this model (logreg, mlp, cnn, cnn-small) on the whole data set instead.
+        #[arg(long, value_name = "MODEL", conflicts_with = "torch")]
+        centralised: Option<String>,
+        /// Epochs of the centralised run (default: 3 for the CNNs, 5 otherwise).
+        #[arg(long, requires = "centralised")]
+        epochs: Option<usize>,
+        /// Data set of the centralised run (mnist, fashion-mnist).
+        #[arg(long, default_value = "mnist", requires = "centralised")]
+        dataset: String,
     },
     /// Committed transfers/s and submit→commit latency against real node processes.
     Ledger {
@@ -113,7 +123,17 @@ pub(crate) fn run(args: BenchArgs) -> eyre::Result<()> {
             let report = rt.block_on(chorus_store::bench::run(opts))?;
             print(args.json, &report)
         }
-        BenchCmd::Train { torch } => {
+        BenchCmd::Train { centralised: Some(model), epochs, dataset, .. } => {
+            let arch: chorus_trainer::Arch = model.parse()?;
+            let mut opts = chorus_trainer::bench::CentralisedOpts::for_model(arch);
+            opts.dataset = dataset;
+            if let Some(e) = epochs {
+                opts.epochs = e;
+            }
+            let report = centralised_with_progress(&opts, args.json)?;
+            print(args.json, &report)
+        }
+        BenchCmd::Train { torch, .. } => {
             let opts = chorus_trainer::bench::BenchOpts {
                 torch,
                 torch_setup: torch,
@@ -142,4 +162,46 @@ pub(crate) fn run(args: BenchArgs) -> eyre::Result<()> {
             print(args.json, &report)
         }
     }
+}
+
+/// Runs the centralised check with a progress bar (stderr, hidden for `--json`) and one line per
+/// finished epoch.
+fn centralised_with_progress(
+    opts: &chorus_trainer::bench::CentralisedOpts,
+    json: bool,
+) -> eyre::Result<chorus_trainer::bench::CentralisedReport> {
+    use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+    let bar = ProgressBar::new(0);
+    if json {
+        bar.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    bar.set_style(
+        ProgressStyle::with_template(
+            "epoch {prefix} [{bar:30}] {pos}/{len} samples  {per_sec}  eta {eta}  {msg}",
+        )?
+        .progress_chars("=> "),
+    );
+    let total = opts.epochs;
+    let report = chorus_trainer::bench::centralised(
+        opts,
+        &mut |b| {
+            bar.set_length(b.epoch_samples as u64);
+            bar.set_prefix(format!("{}/{total}", b.epoch + 1));
+            bar.set_position(b.samples as u64);
+            bar.set_message(format!("loss {:.4}", b.loss));
+        },
+        &mut |e| {
+            bar.println(format!(
+                "epoch {}/{total}: train loss {:.4}, {:.1} s ({:.0} samples/s), test accuracy {:.2} %",
+                e.epoch,
+                e.train_loss,
+                e.train_seconds,
+                e.samples_per_s,
+                100.0 * e.test_accuracy
+            ));
+            bar.reset();
+        },
+    )?;
+    bar.finish_and_clear();
+    Ok(report)
 }
