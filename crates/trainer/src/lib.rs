@@ -1,6 +1,7 @@
 //! chorus-trainer: a participant's local training on real data — data sets (IDX loader and registry),
 //! deterministic partitioning, the content-addressed shard pool (Merkle root, proofs, seeded
-//! assignment), models on burn's flex CPU backend behind our own [`Model`] trait, local optimisation
+//! assignment), models behind our own [`Model`] trait (hand-written passes on `gemm` in [`native`],
+//! burn's flex CPU backend as the reference in [`BurnModel`]), local optimisation
 //! (SGD/momentum, Adam, FedProx, SCAFFOLD, update clipping), evaluation, data-side attacks and a
 //! throughput benchmark.
 //!
