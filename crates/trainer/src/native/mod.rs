@@ -169,7 +169,7 @@ pub(crate) mod test_util {
     use crate::model::{IMAGE_SIDE, Model};
 
     /// Deterministic pseudo-images in [0, 1] (no all-zero windows).
-    pub fn images(n: usize, seed: u32) -> Vec<f32> {
+    pub(crate) fn images(n: usize, seed: u32) -> Vec<f32> {
         (0..n * IMAGE_SIDE * IMAGE_SIDE)
             .map(|i| {
                 let v = (i as u32).wrapping_mul(2_654_435_761).wrapping_add(seed.wrapping_mul(97));
@@ -179,14 +179,14 @@ pub(crate) mod test_util {
     }
 
     /// Largest absolute difference relative to the largest magnitude in `b`.
-    pub fn max_rel_diff(a: &[f32], b: &[f32]) -> f32 {
+    pub(crate) fn max_rel_diff(a: &[f32], b: &[f32]) -> f32 {
         let scale = b.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-6);
         a.iter().zip(b).fold(0.0f32, |m, (x, y)| m.max((x - y).abs())) / scale
     }
 
     /// Asserts that `native` and `reference` (same parameters) agree on loss, every tensor's
     /// gradient and the logits.
-    pub fn assert_same_model(native: &mut dyn Model, reference: &mut dyn Model) {
+    pub(crate) fn assert_same_model(native: &mut dyn Model, reference: &mut dyn Model) {
         let arch = native.arch();
         let x = images(3, 1);
         let y = [3u8, 9, 0];
