@@ -60,7 +60,7 @@ impl Arch {
     }
 
     /// (conv1 channels, conv2 channels, fc hidden) of the CNN variants.
-    fn cnn_dims(self) -> (usize, usize, usize) {
+    pub(crate) fn cnn_dims(self) -> (usize, usize, usize) {
         match self {
             Arch::CnnSmall => (16, 32, 128),
             _ => (32, 64, 512),

@@ -57,13 +57,10 @@ struct Layout {
 
 impl Layout {
     fn new(arch: Arch) -> Result<Self> {
-        let (c1, c2, hidden) = match arch {
-            Arch::Cnn => (32, 64, 512),
-            Arch::CnnSmall => (16, 32, 128),
-            other => {
-                return Err(Error::InvalidArgument(format!("{other} is not a CNN architecture")));
-            }
-        };
+        if !matches!(arch, Arch::Cnn | Arch::CnnSmall) {
+            return Err(Error::InvalidArgument(format!("{arch} is not a CNN architecture")));
+        }
+        let (c1, c2, hidden) = arch.cnn_dims();
         let flat = c2 * S4 * S4;
         let w1 = 0;
         let b1 = w1 + c1 * TAPS;
