@@ -60,7 +60,7 @@ impl Default for BenchOpts {
 pub struct BenchRow {
     /// Model name.
     pub model: String,
-    /// The implementation that trained it ([`Model::backend`]).
+    /// The implementation that trained it ([`crate::Model::backend`]).
     pub backend: String,
     /// Training samples in the epoch.
     pub samples: usize,
