@@ -188,6 +188,15 @@ pub trait Model {
     }
 }
 
+/// `Error::ParamMismatch` unless `given` parameters fit a model of `arch` that has `expected`.
+pub(crate) fn check_param_count(arch: Arch, given: usize, expected: usize) -> Result<()> {
+    if given == expected {
+        Ok(())
+    } else {
+        Err(Error::ParamMismatch(format!("{given} parameters given, {arch} has {expected}")))
+    }
+}
+
 /// Builds a model by name (`"logreg" | "mlp" | "cnn" | "cnn-small"`) with seeded initial parameters
 /// on the default backend, [`Backend::Native`] (see [`build_model_on`] to pick one).
 pub fn build_model(name: &str, seed: u64) -> Result<Box<dyn Model + Send>> {
@@ -359,14 +368,7 @@ impl Model for BurnModel {
         Ok(out)
     }
     fn set_params(&mut self, params: &[f32]) -> Result<()> {
-        if params.len() != self.num_params() {
-            return Err(Error::ParamMismatch(format!(
-                "{} parameters given, {} has {}",
-                params.len(),
-                self.arch,
-                self.num_params()
-            )));
-        }
+        check_param_count(self.arch, params.len(), self.num_params())?;
         // Fresh leaves from plain data (burn trap: a re-used or detached snapshot can share a consumed
         // graph; a mapped tensor must be marked `require_grad` again).
         self.tensors = self.build_tensors(params, &self.device, true);

@@ -20,7 +20,7 @@ use super::{
     add_bias, check_batch, check_input, column_sums, matmul, relu_backward, softmax_cross_entropy,
 };
 use crate::error::{Error, Result};
-use crate::model::{Arch, IMAGE_SIDE, Model, NUM_CLASSES};
+use crate::model::{Arch, IMAGE_SIDE, Model, NUM_CLASSES, check_param_count};
 
 /// Kernel side of both convolutions.
 const KS: usize = 5;
@@ -491,14 +491,7 @@ impl Model for NativeCnn {
         Ok(self.params.clone())
     }
     fn set_params(&mut self, params: &[f32]) -> Result<()> {
-        if params.len() != self.layout.total {
-            return Err(Error::ParamMismatch(format!(
-                "{} parameters given, {} has {}",
-                params.len(),
-                self.arch,
-                self.layout.total
-            )));
-        }
+        check_param_count(self.arch, params.len(), self.layout.total)?;
         self.params.clear();
         self.params.extend_from_slice(params);
         Ok(())
@@ -530,7 +523,10 @@ impl Model for NativeCnn {
 mod tests {
     use super::*;
     use crate::model::BurnModel;
-    use crate::native::test_util::{assert_same_model, images, max_rel_diff};
+    use crate::native::test_util::{
+        assert_bad_input_is_refused_and_changes_nothing,
+        assert_gradient_matches_finite_differences, assert_same_model, images, max_rel_diff,
+    };
 
     #[test]
     fn loss_gradient_and_logits_match_the_burn_implementation() {
@@ -543,43 +539,12 @@ mod tests {
 
     #[test]
     fn gradient_matches_finite_differences() {
-        let arch = Arch::CnnSmall;
-        let mut m = NativeCnn::new(arch, 11).unwrap();
-        let x = images(2, 5);
-        let y = [1u8, 6];
-        let mut g = vec![0.0; m.num_params()];
-        m.loss_and_grad(&x, &y, &mut g).unwrap();
-        let p0 = m.params().unwrap();
+        let mut m = NativeCnn::new(Arch::CnnSmall, 11).unwrap();
         let l = m.layout;
-        // One entry from every tensor, plus the largest-gradient entry overall.
-        let largest = (0..g.len()).max_by(|&a, &b| g[a].abs().total_cmp(&g[b].abs())).unwrap();
-        let mut scratch = vec![0.0; g.len()];
-        for i in [
-            l.w1 + 3,
-            l.b1 + 1,
-            l.w2 + 100,
-            l.b2 + 2,
-            l.f1w + 517,
-            l.f1b,
-            l.f2w + 9,
-            l.f2b + 6,
-            largest,
-        ] {
-            let eps = 1e-2f32;
-            let mut p = p0.clone();
-            p[i] = p0[i] + eps;
-            m.set_params(&p).unwrap();
-            let up = m.loss_and_grad(&x, &y, &mut scratch).unwrap();
-            p[i] = p0[i] - eps;
-            m.set_params(&p).unwrap();
-            let down = m.loss_and_grad(&x, &y, &mut scratch).unwrap();
-            let fd = (up - down) / (2.0 * eps);
-            assert!(
-                (fd - g[i]).abs() <= 2e-3 + 0.05 * g[i].abs(),
-                "param {i}: finite difference {fd}, gradient {}",
-                g[i]
-            );
-        }
+        // One entry from every tensor (the helper adds the largest-gradient entry).
+        let indices =
+            [l.w1 + 3, l.b1 + 1, l.w2 + 100, l.b2 + 2, l.f1w + 517, l.f1b, l.f2w + 9, l.f2b + 6];
+        assert_gradient_matches_finite_differences(&mut m, &images(2, 5), &[1, 6], &indices);
     }
 
     #[test]
@@ -596,15 +561,9 @@ mod tests {
     #[test]
     fn bad_shapes_labels_and_architectures_are_rejected() {
         assert!(matches!(NativeCnn::new(Arch::Mlp, 0), Err(Error::InvalidArgument(_))));
-        let mut m = NativeCnn::new(Arch::CnnSmall, 0).unwrap();
-        let before = m.params().unwrap();
-        let mut g = vec![0.0; m.num_params()];
-        assert!(m.loss_and_grad(&images(1, 0), &[10], &mut g).is_err());
-        assert!(m.loss_and_grad(&images(1, 0)[1..], &[1], &mut g).is_err());
-        assert!(m.loss_and_grad(&images(1, 0), &[1], &mut g[1..]).is_err());
-        assert!(matches!(m.set_params(&[0.0; 4]), Err(Error::ParamMismatch(_))));
-        assert!(m.logits(&[0.0; 5]).is_err());
-        assert_eq!(m.params().unwrap(), before, "rejected calls must not change the model");
+        assert_bad_input_is_refused_and_changes_nothing(
+            &mut NativeCnn::new(Arch::CnnSmall, 0).unwrap(),
+        );
     }
 
     #[test]

@@ -14,7 +14,7 @@ use super::{
     add_bias, check_batch, check_input, column_sums, matmul, relu_backward, softmax_cross_entropy,
 };
 use crate::error::{Error, Result};
-use crate::model::{Arch, Model, NUM_CLASSES};
+use crate::model::{Arch, Model, NUM_CLASSES, check_param_count};
 
 /// Largest batch pushed through at once by [`Model::logits`].
 const EVAL_CHUNK: usize = 1024;
@@ -131,14 +131,7 @@ impl Model for NativeDense {
         Ok(self.params.clone())
     }
     fn set_params(&mut self, params: &[f32]) -> Result<()> {
-        if params.len() != self.total {
-            return Err(Error::ParamMismatch(format!(
-                "{} parameters given, {} has {}",
-                params.len(),
-                self.arch,
-                self.total
-            )));
-        }
+        check_param_count(self.arch, params.len(), self.total)?;
         self.params.clear();
         self.params.extend_from_slice(params);
         Ok(())
@@ -205,7 +198,10 @@ impl Model for NativeDense {
 mod tests {
     use super::*;
     use crate::model::BurnModel;
-    use crate::native::test_util::{assert_same_model, images};
+    use crate::native::test_util::{
+        assert_bad_input_is_refused_and_changes_nothing,
+        assert_gradient_matches_finite_differences, assert_same_model, images,
+    };
 
     #[test]
     fn loss_gradient_and_logits_match_the_burn_implementation() {
@@ -219,56 +215,25 @@ mod tests {
     #[test]
     fn gradient_matches_finite_differences() {
         let mut m = NativeDense::new(Arch::Mlp, 9).unwrap();
-        let x = images(4, 2);
-        let y = [0u8, 4, 4, 9];
-        let mut g = vec![0.0; m.num_params()];
-        m.loss_and_grad(&x, &y, &mut g).unwrap();
-        let p0 = m.params().unwrap();
-        let largest = (0..g.len()).max_by(|&a, &b| g[a].abs().total_cmp(&g[b].abs())).unwrap();
-        let mut scratch = vec![0.0; g.len()];
-        // One entry of every tensor (weights of layer 1 at a lit pixel), plus the largest entry.
-        let starts: Vec<usize> = {
-            let mut off = 0;
-            Arch::Mlp
-                .param_spec()
-                .tensors
-                .iter()
-                .map(|t| {
-                    let s = off;
-                    off += t.numel();
-                    s
-                })
-                .collect()
-        };
-        for i in starts.iter().map(|s| s + 3).chain([largest]) {
-            let eps = 1e-2f32;
-            let mut p = p0.clone();
-            p[i] = p0[i] + eps;
-            m.set_params(&p).unwrap();
-            let up = m.loss_and_grad(&x, &y, &mut scratch).unwrap();
-            p[i] = p0[i] - eps;
-            m.set_params(&p).unwrap();
-            let down = m.loss_and_grad(&x, &y, &mut scratch).unwrap();
-            let fd = (up - down) / (2.0 * eps);
-            assert!(
-                (fd - g[i]).abs() <= 2e-3 + 0.05 * g[i].abs(),
-                "param {i}: finite difference {fd}, gradient {}",
-                g[i]
-            );
-        }
+        // One entry of every tensor (the helper adds the largest-gradient entry).
+        let mut off = 0;
+        let indices: Vec<usize> = Arch::Mlp
+            .param_spec()
+            .tensors
+            .iter()
+            .map(|t| {
+                off += t.numel();
+                off - t.numel() + 3
+            })
+            .collect();
+        assert_gradient_matches_finite_differences(&mut m, &images(4, 2), &[0, 4, 4, 9], &indices);
     }
 
     #[test]
     fn bad_shapes_labels_and_architectures_are_rejected() {
         assert!(matches!(NativeDense::new(Arch::Cnn, 0), Err(Error::InvalidArgument(_))));
-        let mut m = NativeDense::new(Arch::LogReg, 0).unwrap();
-        let before = m.params().unwrap();
-        let mut g = vec![0.0; m.num_params()];
-        assert!(m.loss_and_grad(&images(1, 0), &[10], &mut g).is_err());
-        assert!(m.loss_and_grad(&images(1, 0)[1..], &[1], &mut g).is_err());
-        assert!(m.loss_and_grad(&images(1, 0), &[1], &mut g[1..]).is_err());
-        assert!(matches!(m.set_params(&[0.0; 4]), Err(Error::ParamMismatch(_))));
-        assert!(m.logits(&[0.0; 5]).is_err());
-        assert_eq!(m.params().unwrap(), before, "rejected calls must not change the model");
+        assert_bad_input_is_refused_and_changes_nothing(
+            &mut NativeDense::new(Arch::LogReg, 0).unwrap(),
+        );
     }
 }

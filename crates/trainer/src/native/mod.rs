@@ -166,6 +166,7 @@ pub(crate) fn check_input(x: &[f32]) -> crate::Result<usize> {
 
 #[cfg(test)]
 pub(crate) mod test_util {
+    use crate::Error;
     use crate::model::{IMAGE_SIDE, Model};
 
     /// Deterministic pseudo-images in [0, 1] (no all-zero windows).
@@ -204,5 +205,49 @@ pub(crate) mod test_util {
         }
         let (zn, zr) = (native.logits(&x).unwrap(), reference.logits(&x).unwrap());
         assert!(max_rel_diff(&zn, &zr) < 1e-4, "{arch}: logits differ");
+    }
+
+    /// Asserts that the gradient `m` computes on `(x, y)` matches central finite differences
+    /// (ε = 0.01) at each of `indices` and at the entry with the largest gradient.
+    pub(crate) fn assert_gradient_matches_finite_differences(
+        m: &mut dyn Model,
+        x: &[f32],
+        y: &[u8],
+        indices: &[usize],
+    ) {
+        let mut g = vec![0.0; m.num_params()];
+        m.loss_and_grad(x, y, &mut g).unwrap();
+        let p0 = m.params().unwrap();
+        let largest = (0..g.len()).max_by(|&a, &b| g[a].abs().total_cmp(&g[b].abs())).unwrap();
+        let mut scratch = vec![0.0; g.len()];
+        let eps = 1e-2f32;
+        for &i in indices.iter().chain([&largest]) {
+            let mut p = p0.clone();
+            p[i] = p0[i] + eps;
+            m.set_params(&p).unwrap();
+            let up = m.loss_and_grad(x, y, &mut scratch).unwrap();
+            p[i] = p0[i] - eps;
+            m.set_params(&p).unwrap();
+            let down = m.loss_and_grad(x, y, &mut scratch).unwrap();
+            let fd = (up - down) / (2.0 * eps);
+            assert!(
+                (fd - g[i]).abs() <= 2e-3 + 0.05 * g[i].abs(),
+                "param {i}: finite difference {fd}, gradient {}",
+                g[i]
+            );
+        }
+    }
+
+    /// Asserts that out-of-range labels, ragged inputs, a short gradient buffer, a wrong parameter
+    /// count and a ragged inference input are all refused, and that the model is unchanged after.
+    pub(crate) fn assert_bad_input_is_refused_and_changes_nothing(m: &mut dyn Model) {
+        let before = m.params().unwrap();
+        let mut g = vec![0.0; m.num_params()];
+        assert!(m.loss_and_grad(&images(1, 0), &[10], &mut g).is_err());
+        assert!(m.loss_and_grad(&images(1, 0)[1..], &[1], &mut g).is_err());
+        assert!(m.loss_and_grad(&images(1, 0), &[1], &mut g[1..]).is_err());
+        assert!(matches!(m.set_params(&[0.0; 4]), Err(Error::ParamMismatch(_))));
+        assert!(m.logits(&[0.0; 5]).is_err());
+        assert_eq!(m.params().unwrap(), before, "rejected calls must not change the model");
     }
 }
