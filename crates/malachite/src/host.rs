@@ -11,20 +11,19 @@ use tracing::{debug, error, info, warn};
 use malachitebft_app_channel::app::engine::host::{HeightParams, Next, SyncedValueOutcome};
 use malachitebft_app_channel::app::streaming::{StreamContent, StreamId, StreamMessage};
 use malachitebft_app_channel::app::types::sync::RawDecidedValue;
-use malachitebft_app_channel::app::types::{LocallyProposedValue, PeerId, ProposedValue};
+use malachitebft_app_channel::app::types::{LocallyProposedValue, ProposedValue};
 use malachitebft_app_channel::{AppMsg, Channels, NetworkMsg};
 use malachitebft_core_types::{
     self as mc, ExtendedCommitCertificate, LinearTimeouts, Round, ValidatorSet as _, Validity,
     VoteExtensions,
 };
 
+use crate::streams::{Accepted, CHUNK, Limits, StreamBuffer};
 use crate::types::{
     Address, Ctx, Height, KeySigner, ProposalPart, PubKey, Validator, ValidatorSet, ValueId,
-    parts_digest, proposer_index,
+    parts_digest,
 };
 use crate::{Application, CommitCertificate, ValidatorInfo};
-
-const CHUNK: usize = 64 * 1024;
 
 fn timeouts() -> LinearTimeouts {
     let propose = Duration::from_millis(1000);
@@ -58,12 +57,6 @@ fn to_validator_set(infos: &[ValidatorInfo]) -> ValidatorSet {
     )
 }
 
-#[derive(Default)]
-struct Stream {
-    parts: BTreeMap<u64, ProposalPart>,
-    fin_seq: Option<u64>,
-}
-
 pub(crate) struct Host<A: Application> {
     app: A,
     me: Address,
@@ -84,10 +77,8 @@ pub(crate) struct Host<A: Application> {
     undecided: HashMap<(u64, u32), Vec<ProposedValue<Ctx>>>,
     /// Signed parts by (height, id), for RestreamProposal.
     parts_cache: HashMap<(u64, ValueId), Vec<ProposalPart>>,
-    /// In-flight streams by (publisher, stream id).
-    streams: HashMap<(PeerId, StreamId), Stream>,
-    /// Complete part sets for future heights.
-    pending: Vec<Vec<ProposalPart>>,
+    /// Proposal-part streams being reassembled, and complete sets for future heights (bounded).
+    streams: StreamBuffer,
     /// Our own proposals (persisted): (height, round) -> (block, id).
     own: BTreeMap<(u64, u32), (Vec<u8>, [u8; 32])>,
     stream_nonce: u64,
@@ -100,6 +91,7 @@ impl<A: Application> Host<A> {
         signer: KeySigner,
         home: PathBuf,
         block_time: Duration,
+        max_value_bytes: usize,
     ) -> Self {
         Self {
             app,
@@ -116,8 +108,7 @@ impl<A: Application> Host<A> {
             blocks: HashMap::new(),
             undecided: HashMap::new(),
             parts_cache: HashMap::new(),
-            streams: HashMap::new(),
-            pending: Vec::new(),
+            streams: StreamBuffer::new(Limits::for_value_bytes(max_value_bytes)),
             own: BTreeMap::new(),
             stream_nonce: 0,
         }
@@ -217,27 +208,6 @@ impl<A: Application> Host<A> {
         Ok(())
     }
 
-    /// Returns the complete parts of the stream if this message completed it.
-    fn on_part(
-        &mut self,
-        key: (PeerId, StreamId),
-        msg: StreamMessage<ProposalPart>,
-    ) -> Option<Vec<ProposalPart>> {
-        let s = self.streams.entry(key.clone()).or_default();
-        match msg.content {
-            StreamContent::Data(p) => {
-                s.parts.insert(msg.sequence, p);
-            }
-            StreamContent::Fin => s.fin_seq = Some(msg.sequence),
-        }
-        let fin = s.fin_seq?;
-        if s.parts.len() as u64 != fin {
-            return None;
-        }
-        let s = self.streams.remove(&key)?;
-        Some(s.parts.into_values().collect())
-    }
-
     /// Verify a complete part set for the current height and hand it to the application.
     fn process_parts(&mut self, parts: Vec<ProposalPart>) -> Option<ProposedValue<Ctx>> {
         let Some(ProposalPart::Init { height, round, proposer }) = parts.first().cloned() else {
@@ -254,15 +224,11 @@ impl<A: Application> Host<A> {
             return None;
         }
         if height.0 > self.height {
-            debug!(height = height.0, "buffering proposal for a future height");
-            self.pending.push(parts);
+            // The stream buffer queues future heights; a set reaching here is stale input.
+            debug!(height = height.0, "dropping proposal for a future height");
             return None;
         }
-        let n = self.vs.validators.len();
-        if n == 0 {
-            return None;
-        }
-        let expected = &self.vs.validators[proposer_index(n, height.0, r)];
+        let Some(expected) = self.vs.proposer(height.0, r) else { return None };
         if expected.address != proposer {
             warn!(%proposer, expected = %expected.address, "proposal from wrong proposer");
             return None;
@@ -316,18 +282,17 @@ impl<A: Application> Host<A> {
         self.blocks.retain(|(h, _), _| *h > upto);
         self.undecided.retain(|(h, _), _| *h > upto);
         self.parts_cache.retain(|(h, _), _| *h > upto);
-        self.pending.retain(|p| match p.first() {
-            Some(ProposalPart::Init { height, .. }) => height.0 > upto,
-            _ => false,
-        });
+        self.streams.prune(upto);
+        debug!(
+            streams = self.streams.streams(),
+            pending = self.streams.pending(),
+            bytes = self.streams.bytes(),
+            "proposal-part buffer after pruning"
+        );
         let before = self.own.len();
         self.own.retain(|(h, _), _| *h > upto);
         if self.own.len() != before {
             self.save_own();
-        }
-        // Drop stale, never-completed streams.
-        if self.streams.len() > 256 {
-            self.streams.clear();
         }
     }
 
@@ -356,8 +321,7 @@ impl<A: Application> Host<A> {
                     self.round = r;
                     debug!(height = height.0, round = r, %proposer, ?role, "started round");
                     // Process proposals buffered for this height.
-                    let pending = std::mem::take(&mut self.pending);
-                    for parts in pending {
+                    for parts in self.streams.take_pending(height.0) {
                         let _ = self.process_parts(parts);
                     }
                     let mut values =
@@ -402,10 +366,27 @@ impl<A: Application> Host<A> {
 
                 AppMsg::ReceivedProposalPart { from, published_by, part, reply } => {
                     let publisher = published_by.unwrap_or(from);
-                    let key = (publisher, part.stream_id.clone());
-                    let result = match self.on_part(key, part) {
-                        Some(parts) => self.process_parts(parts),
-                        None => None,
+                    let current = self.height;
+                    let vs = &self.vs;
+                    // At the current height the proposer must be the round's; ahead of it, a
+                    // member of the current set (the next set is not known yet).
+                    let plausible = |h: u64, round: Round, proposer: &Address| {
+                        if h == current {
+                            round
+                                .as_u32()
+                                .and_then(|r| vs.proposer(h, r))
+                                .is_some_and(|v| &v.address == proposer)
+                        } else {
+                            vs.get_by_address(proposer).is_some()
+                        }
+                    };
+                    let result = match self.streams.offer(publisher, part, current, plausible) {
+                        Accepted::Complete(parts) => self.process_parts(parts),
+                        Accepted::Dropped(why) => {
+                            debug!(%publisher, why, "dropped proposal part");
+                            None
+                        }
+                        Accepted::Buffered | Accepted::Queued => None,
                     };
                     let _ = reply.send(result);
                 }

@@ -6,6 +6,8 @@
 
 mod codec;
 mod host;
+mod proposer;
+mod streams;
 mod types;
 
 use std::net::SocketAddr;
@@ -151,6 +153,9 @@ pub trait Application: Send + 'static {
     }
 }
 
+/// Default [`ConsensusConfig::max_value_bytes`]: 9 MiB.
+pub const DEFAULT_MAX_VALUE_BYTES: usize = 9 * 1024 * 1024;
+
 /// Where and how to run consensus.
 #[derive(Clone, Debug)]
 pub struct ConsensusConfig {
@@ -166,6 +171,9 @@ pub struct ConsensusConfig {
     pub moniker: String,
     /// Chain id, covered by every vote signature (votes cannot be replayed across chains).
     pub chain_id: u64,
+    /// Largest value (block) in bytes: proposal streams beyond it are dropped while they
+    /// arrive, which bounds what a peer can make a validator buffer.
+    pub max_value_bytes: usize,
 }
 
 impl ConsensusConfig {
@@ -178,6 +186,7 @@ impl ConsensusConfig {
             block_time: Duration::from_secs(1),
             moniker: "node".into(),
             chain_id: 0,
+            max_value_bytes: DEFAULT_MAX_VALUE_BYTES,
         }
     }
 }
@@ -361,6 +370,7 @@ pub async fn run(
         KeySigner { key: private_key, chain_id: config.chain_id },
         config.home.clone(),
         config.block_time,
+        config.max_value_bytes,
     );
     let span = tracing::info_span!("chorus", moniker = %config.moniker);
     let host = tokio::spawn(tracing::Instrument::instrument(host_state.run(channels), span));

@@ -183,10 +183,12 @@ impl mc::Validator<Ctx> for Validator {
     }
 }
 
-/// Sorted by voting power (descending), then address (ascending).
+/// Sorted by voting power (descending), then address (ascending), with the proposer schedule
+/// derived from the powers (see [`crate::proposer`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct ValidatorSet {
     pub(crate) validators: Vec<Validator>,
+    schedule: Vec<u32>,
 }
 
 impl ValidatorSet {
@@ -195,7 +197,15 @@ impl ValidatorSet {
         validators
             .sort_by(|a, b| b.voting_power.cmp(&a.voting_power).then(a.address.cmp(&b.address)));
         validators.dedup_by(|a, b| a.address == b.address);
-        Self { validators }
+        let powers: Vec<u64> = validators.iter().map(|v| v.voting_power).collect();
+        let schedule = crate::proposer::schedule(&powers);
+        Self { validators, schedule }
+    }
+
+    /// The proposer of `(height, round)`: weighted by voting power ([`crate::proposer`]).
+    pub(crate) fn proposer(&self, height: u64, round: u32) -> Option<&Validator> {
+        let i = crate::proposer::proposer_at(&self.schedule, height, round)?;
+        self.validators.get(i)
     }
 }
 
@@ -402,11 +412,6 @@ pub(crate) fn parts_digest(parts: &[ProposalPart]) -> [u8; 32] {
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Ctx;
 
-/// Round-robin proposer: index `(height + round) % n` over the sorted validator set.
-pub(crate) fn proposer_index(n: usize, height: u64, round: u32) -> usize {
-    ((height as u128 + round as u128) % n as u128) as usize
-}
-
 impl mc::Context for Ctx {
     type Address = Address;
     type Height = Height;
@@ -432,7 +437,8 @@ impl mc::Context for Ctx {
             tracing::error!(%height, "select_proposer called for the nil round; using round 0");
             0
         });
-        &vs.validators[proposer_index(vs.validators.len(), height.0, r)]
+        // A set with validators always has a schedule (the largest power gets weight ≥ 1).
+        vs.proposer(height.0, r).unwrap_or(&vs.validators[0])
     }
 
     fn new_proposal(
