@@ -15,6 +15,7 @@ pub mod bench;
 mod block;
 mod check;
 mod codec;
+mod commit;
 pub mod components;
 mod error;
 pub mod invariants;
@@ -23,8 +24,12 @@ pub mod state_key;
 pub mod views;
 
 pub use block::{BlockContext, BlockError, BlockOutcome, execute_block};
-pub use check::{VerifiedTx, account_nonce, check_stateful, check_stateless};
+pub use check::{
+    VerifiedTx, account_nonce, check_payable_queued, check_stateful, check_stateful_queued,
+    check_stateless, max_spend,
+};
 pub use chorus_types::ValidatorInfo;
+pub use commit::{CommitError, verify_last_commit};
 pub use components::genesis::init_genesis;
 pub use error::{GenesisError, TxError};
 

@@ -38,12 +38,14 @@ fn to_consensus(vals: &[chorus_types::ValidatorInfo]) -> Vec<ConsensusValidator>
         .collect()
 }
 
-/// The chain's view of a certificate: who signed (sorted), for the next block's `last_commit`.
+/// The chain's view of a certificate: who signed (sorted by key, one signature each), for the
+/// next block's `last_commit`.
 pub fn commit_info(cert: &CommitCertificate) -> CommitInfo {
-    let mut signers: Vec<[u8; 32]> = cert.signatures.iter().map(|(k, _)| *k).collect();
-    signers.sort_unstable();
-    signers.dedup();
-    CommitInfo { height: cert.height, round: cert.round, signers }
+    let mut sigs: Vec<([u8; 32], [u8; 64])> = cert.signatures.clone();
+    sigs.sort_unstable_by_key(|(k, _)| *k);
+    sigs.dedup_by_key(|(k, _)| *k);
+    let (signers, signatures) = sigs.into_iter().unzip();
+    CommitInfo { height: cert.height, round: cert.round, signers, signatures }
 }
 
 impl Application for ChainApp {

@@ -8,7 +8,9 @@ use crate::{Address, Amount, Hash, Height, SignedTx, keccak256};
 /// A 32-byte ed25519 consensus public key.
 pub type ConsensusKeyBytes = [u8; 32];
 
-/// Which validators precommitted the previous block (from the consensus certificate).
+/// Which validators precommitted the previous block, with their precommit signatures (from the
+/// consensus certificate), so every node can check the list before liveness accounting trusts
+/// it (`chorus_chain::verify_last_commit`).
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 pub struct CommitInfo {
     /// Height of the committed block.
@@ -17,6 +19,31 @@ pub struct CommitInfo {
     pub round: u32,
     /// Consensus public keys that precommitted, sorted ascending, no duplicates.
     pub signers: Vec<ConsensusKeyBytes>,
+    /// `signatures[i]` is `signers[i]`'s ed25519 signature over its precommit for the block
+    /// ([`crate::staking::Vote::sign_bytes`] of a `Precommit` for the block's hash at
+    /// `(height, round)`).
+    #[serde(with = "hex_sigs")]
+    pub signatures: Vec<[u8; 64]>,
+}
+
+mod hex_sigs {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(crate) fn serialize<S: Serializer>(v: &[[u8; 64]], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(v.iter().map(|sig| format!("0x{}", hex::encode(sig))))
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<[u8; 64]>, D::Error> {
+        Vec::<String>::deserialize(d)?
+            .iter()
+            .map(|s| {
+                let mut out = [0u8; 64];
+                hex::decode_to_slice(s.strip_prefix("0x").unwrap_or(s), &mut out)
+                    .map_err(serde::de::Error::custom)?;
+                Ok(out)
+            })
+            .collect()
+    }
 }
 
 impl CommitInfo {

@@ -3,6 +3,7 @@
 
 mod execute;
 mod genesis;
+mod last_commit;
 mod learning;
 mod props;
 mod staking;

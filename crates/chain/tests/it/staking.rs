@@ -69,7 +69,10 @@ fn bctx(h: u64, signers: &[&str]) -> BlockContext {
         time_ms: T0 + h * 1000,
         proposer: ckey("val0").public_key(),
         randomness: Hash([h as u8; 32]),
-        last_commit: (h > 1).then(|| CommitInfo { height: h - 1, round: 0, signers: keys }),
+        last_commit: (h > 1).then(|| {
+            let signatures = vec![[0; 64]; keys.len()];
+            CommitInfo { height: h - 1, round: 0, signers: keys, signatures }
+        }),
     }
 }
 
