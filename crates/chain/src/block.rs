@@ -54,6 +54,10 @@ pub struct BlockOutcome {
     pub events: Vec<Event>,
     /// The validator set after this block (for the next height).
     pub validator_set: Vec<ValidatorInfo>,
+    /// Indices of the transactions that could not pay (wrong chain, nonce, fee below the
+    /// minimum, balance below the fee): they changed nothing and paid nothing, so a block
+    /// carrying any is invalid (the host's rule; a proposer leaves such transactions out).
+    pub unpayable: Vec<u32>,
 }
 
 /// Why a block could not be executed at all (as opposed to a transaction failing).
@@ -70,7 +74,7 @@ fn execute_tx(
     ctx: &BlockContext,
     tx: &VerifiedTx,
     index: u32,
-) -> Receipt {
+) -> (Receipt, bool) {
     let mut receipt = Receipt {
         tx_hash: tx.hash(),
         height: ctx.height,
@@ -87,7 +91,7 @@ fn execute_tx(
     };
     if let Err(e) = payable {
         receipt.result = Err(e.to_failure());
-        return receipt;
+        return (receipt, false);
     }
     let sender = tx.sender();
     let fee = tx.tx().fee;
@@ -101,7 +105,7 @@ fn execute_tx(
     if let Err(e) = charged {
         // Unreachable after check_payable unless state is corrupt; nothing was kept.
         receipt.result = Err(e.to_failure());
-        return receipt;
+        return (receipt, false);
     }
     receipt.fee_paid = fee;
 
@@ -125,7 +129,7 @@ fn execute_tx(
         Err(e) => receipt.result = Err(e.to_failure()),
     }
     receipt.events = events;
-    receipt
+    (receipt, true)
 }
 
 /// Phase 3: executes `txs` in order on top of `state` and returns the changes, receipts, events
@@ -146,11 +150,16 @@ pub fn execute_block(
     write(&mut delta, state_key::LAST_TIME_MS.to_vec(), &ctx.time_ms);
     components::begin_block(&mut delta, ctx, &mut events).map_err(BlockError::Hook)?;
     let mut receipts = Vec::with_capacity(txs.len());
+    let mut unpayable = Vec::new();
     for (i, tx) in txs.iter().enumerate() {
         let index = u32::try_from(i).unwrap_or(u32::MAX);
-        receipts.push(execute_tx(&mut delta, ctx, tx, index));
+        let (receipt, paid) = execute_tx(&mut delta, ctx, tx, index);
+        if !paid {
+            unpayable.push(index);
+        }
+        receipts.push(receipt);
     }
     components::end_block(&mut delta, ctx, &mut events).map_err(BlockError::Hook)?;
     let validator_set = validators::validator_set(&delta).map_err(BlockError::Hook)?;
-    Ok(BlockOutcome { changes: delta.into_changes(), receipts, events, validator_set })
+    Ok(BlockOutcome { changes: delta.into_changes(), receipts, events, validator_set, unpayable })
 }

@@ -130,3 +130,55 @@ pub fn check_stateful(state: &dyn StateRead, tx: &VerifiedTx) -> Result<(), TxEr
     }
     Ok(())
 }
+
+/// The most a transaction can take from its sender's balance: its fee plus every token its
+/// messages spend (transfers, bonds, escrows, deposits).
+pub fn max_spend(tx: &VerifiedTx) -> Result<Amount, TxError> {
+    tx.tx().msgs.iter().try_fold(tx.tx().fee, |need, msg| {
+        need.checked_add(components::spend(msg)).ok_or(TxError::Overflow)
+    })
+}
+
+/// [`check_payable`] for a transaction queued behind the sender's pending ones: its nonce may be
+/// ahead of the committed one (the caller keeps the run contiguous), and the balance must cover
+/// `queued` — what those pending transactions may spend ([`max_spend`] each) — plus this
+/// transaction's own [`max_spend`]. A mempool evicts a pending transaction that fails this.
+pub fn check_payable_queued(
+    state: &dyn StateRead,
+    tx: &VerifiedTx,
+    queued: Amount,
+) -> Result<(), TxError> {
+    let expected = account_nonce(state, &tx.sender)?;
+    let got = tx.tx().nonce;
+    if got < expected {
+        return Err(TxError::NonceTooLow { expected, got });
+    }
+    let min = bank::params(state)?.min_fee;
+    let fee = tx.tx().fee;
+    if fee < min {
+        return Err(TxError::InsufficientFee { min, got: fee });
+    }
+    let need = queued.checked_add(max_spend(tx)?).ok_or(TxError::Overflow)?;
+    let have = bank::balance(state, &tx.sender)?;
+    if have < need {
+        return Err(TxError::InsufficientBalance { need, have });
+    }
+    Ok(())
+}
+
+/// Phase 2 for a transaction queued behind the sender's pending ones (the mempool's admission
+/// check): [`check_payable_queued`], then each message's stateful preconditions against the
+/// committed state. With `queued = 0` and the committed nonce this is [`check_stateful`].
+pub fn check_stateful_queued(
+    state: &dyn StateRead,
+    tx: &VerifiedTx,
+    queued: Amount,
+) -> Result<(), TxError> {
+    check_payable_queued(state, tx, queued)?;
+    let block = BlockContext::next_after(state, tx.tx().chain_id)?;
+    let ctx = TxContext { block: &block, sender: tx.sender, tx_hash: tx.hash };
+    for msg in &tx.tx().msgs {
+        components::check_stateful(state, &ctx, msg)?;
+    }
+    Ok(())
+}

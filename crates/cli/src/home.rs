@@ -279,6 +279,11 @@ pub fn init(root: &Path, opts: &InitOptions) -> eyre::Result<InitOutput> {
         config.consensus.listen = p2p(i);
         config.consensus.peers = (0..opts.validators).filter(|j| *j != i).map(p2p).collect();
         config.consensus.block_time_ms = opts.block_time_ms;
+        if opts.validators > 1 {
+            let gossip = |j: usize| SocketAddr::new(p2p(j).ip(), p2p(j).port() + 1);
+            config.gossip.listen = Some(gossip(i));
+            config.gossip.peers = (0..opts.validators).filter(|j| *j != i).map(gossip).collect();
+        }
         std::fs::write(home.config(), config.to_toml())?;
         let ck = &consensus_keys[i];
         let file = ConsensusKeyFile {

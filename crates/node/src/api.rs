@@ -20,8 +20,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use borsh::BorshDeserialize;
 use bytes::Bytes;
-use chorus_chain::state::{StateDelta, StateRead};
-use chorus_chain::{TxError, VerifiedTx, check_stateful, check_stateless};
+use chorus_chain::state::StateRead;
+use chorus_chain::{TxError, VerifiedTx, check_stateful, check_stateful_queued, check_stateless};
 use chorus_types::{Address, Block, Hash, Receipt, SignedTx};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -47,6 +47,8 @@ pub struct ApiState {
     pub moniker: String,
     /// This node's consensus public key.
     pub node_key: [u8; 32],
+    /// Mempool gossip, when this node has peers to gossip with.
+    pub gossip: Option<crate::gossip::GossipHandle>,
 }
 
 /// An API error: HTTP status, stable numeric code, message.
@@ -189,17 +191,34 @@ fn decode_hex(s: &str) -> Result<Vec<u8>, ApiError> {
         .map_err(|e| ApiError::bad_request(format!("invalid hex: {e}")))
 }
 
-/// Admits raw transaction bytes into the mempool (also used in-process by the devnet).
+/// Admits raw transaction bytes into the mempool, and queues them for gossip to the other
+/// validators when admitted.
 pub fn admit_tx(s: &ApiState, raw: &[u8]) -> ApiResult<SubmitResponse> {
     let started = std::time::Instant::now();
-    let result = admit_tx_timed(s, raw);
+    let result = check_stateless(raw, s.ledger.chain_id())
+        .inspect_err(|_| reject(s, "stateless"))
+        .map_err(ApiError::from)
+        .and_then(|vtx| admit_verified_timed(s, vtx));
+    s.metrics.tx_admission_seconds.observe(started.elapsed().as_secs_f64());
+    if result.is_ok()
+        && let Some(g) = &s.gossip
+        && !g.publish(raw.to_vec())
+    {
+        tracing::debug!(target: "node::gossip", "gossip queue full; transaction kept locally");
+    }
+    result
+}
+
+/// Admits a transaction that passed the stateless checks (the gossip path: it is not
+/// re-published; gossipsub forwards it once admitted).
+pub fn admit_verified(s: &ApiState, vtx: VerifiedTx) -> ApiResult<SubmitResponse> {
+    let started = std::time::Instant::now();
+    let result = admit_verified_timed(s, vtx);
     s.metrics.tx_admission_seconds.observe(started.elapsed().as_secs_f64());
     result
 }
 
-fn admit_tx_timed(s: &ApiState, raw: &[u8]) -> ApiResult<SubmitResponse> {
-    let chain_id = s.ledger.chain_id();
-    let vtx = check_stateless(raw, chain_id).inspect_err(|_| reject(s, "stateless"))?;
+fn admit_verified_timed(s: &ApiState, vtx: VerifiedTx) -> ApiResult<SubmitResponse> {
     // The pool lock is taken before the snapshot: a commit writes the block and then prunes the
     // pool, so a snapshot older than the pool would judge a queued nonce against a pruned pool
     // and report a gap that does not exist.
@@ -209,15 +228,12 @@ fn admit_tx_timed(s: &ApiState, raw: &[u8]) -> ApiResult<SubmitResponse> {
     let committed = chorus_chain::account_nonce(&snap, &sender)?;
     let pending = pool.pending_nonce(&sender, committed);
     let nonce = vtx.tx().nonce;
-    // Stateful checks run against the committed state with the sender's nonce advanced past
-    // its pending transactions, so a second queued transaction is judged like the first.
+    // A transaction queued behind the sender's pending ones is judged as if they had run: its
+    // nonce may be ahead of the committed one, and the balance must also cover what they may
+    // spend (C2: a queue that cannot all pay is refused here, not carried into blocks).
     if nonce > committed && nonce <= pending {
-        let mut view = StateDelta::new(&snap);
-        view.put(
-            chorus_chain::state_key::nonce(&sender),
-            borsh::to_vec(&nonce).map_err(ApiError::internal)?,
-        );
-        check_stateful(&view, &vtx).inspect_err(|_| reject(s, "stateful"))?;
+        let queued = crate::mempool::queued_spend(&pool, &sender, nonce)?;
+        check_stateful_queued(&snap, &vtx, queued).inspect_err(|_| reject(s, "stateful"))?;
     } else {
         check_stateful(&snap, &vtx).inspect_err(|_| reject(s, "stateful"))?;
     }
@@ -233,6 +249,11 @@ fn admit_tx_timed(s: &ApiState, raw: &[u8]) -> ApiResult<SubmitResponse> {
         let status = StatusCode::from_u16(code as u16).unwrap_or(StatusCode::BAD_REQUEST);
         ApiError::new(status, 1000 + code, e.to_string())
     })?;
+    if matches!(inserted, crate::mempool::Inserted::Replaced(_)) {
+        // A replacement may spend more than the transaction it replaced: later nonces that no
+        // longer fit the balance go.
+        crate::mempool::evict_unpayable(&mut pool, &snap, &sender)?;
+    }
     s.metrics.txs_accepted.inc();
     s.metrics.mempool_size.set(pool.len() as i64);
     let status = match inserted {

@@ -35,6 +35,8 @@ pub struct NodeConfig {
     pub api: ApiConfig,
     /// Consensus networking and pacing.
     pub consensus: ConsensusConfig,
+    /// Mempool gossip between validators.
+    pub gossip: crate::gossip::GossipConfig,
     /// Mempool limits.
     pub mempool: MempoolConfig,
     /// The embedded blob store.
@@ -89,6 +91,7 @@ impl Default for NodeConfig {
             moniker: "chorus-node".into(),
             api: ApiConfig::default(),
             consensus: ConsensusConfig::default(),
+            gossip: crate::gossip::GossipConfig::default(),
             mempool: MempoolConfig::default(),
             store: StoreConfig::default(),
             log: "info".into(),

@@ -23,8 +23,13 @@ use crate::lock;
 use crate::mempool::Mempool;
 use crate::metrics::Metrics;
 
-/// Largest block body the proposer builds.
+/// Largest total size of a block's transactions; a proposer builds within it and a block
+/// beyond it is invalid.
 pub const MAX_BLOCK_BYTES: usize = 8 * 1024 * 1024;
+
+/// Largest encoded block (transactions plus header and `last_commit`): a block beyond it is
+/// invalid, and consensus drops proposal streams beyond it while they arrive.
+pub const MAX_VALUE_BYTES: usize = MAX_BLOCK_BYTES + 1024 * 1024;
 
 /// How far a proposer's clock may run ahead of ours before we refuse its block.
 pub const MAX_FUTURE_DRIFT_MS: u64 = 10_000;
@@ -254,18 +259,19 @@ impl Ledger {
             return Ok(p.clone());
         }
         let (prev_hash, prev_time, last_commit) = self.parent(height)?;
-        let txs: Vec<_> = {
+        let time_ms = now_ms().max(prev_time + 1);
+        let reaped: Vec<VerifiedTx> = {
             let pool = lock(&self.mempool);
-            pool.reap(self.max_block_txs, MAX_BLOCK_BYTES)
-                .into_iter()
-                .map(|p| p.payload.signed().clone())
-                .collect()
+            pool.reap(self.max_block_txs, MAX_BLOCK_BYTES).into_iter().map(|p| p.payload).collect()
         };
+        let started = std::time::Instant::now();
+        let (txs, outcome) =
+            self.payable_only(height, time_ms, proposer, prev_hash, &last_commit, reaped)?;
         let mut block = Block {
             header: BlockHeader {
                 chain_id: self.chain_id,
                 height,
-                time_ms: now_ms().max(prev_time + 1),
+                time_ms,
                 prev_hash,
                 tx_root: Hash::ZERO,
                 state_root: Hash::ZERO,
@@ -273,23 +279,72 @@ impl Ledger {
                 proposer,
                 last_commit_hash: Hash::ZERO,
             },
-            txs,
+            txs: txs.iter().map(|t| t.signed().clone()).collect(),
             last_commit,
         };
         block.header.tx_root = block.compute_tx_root();
         block.header.last_commit_hash = block.compute_last_commit_hash();
-        // Execute once to learn the roots, then fill them in; the header is not an input of
-        // execution, so the outcome stays valid.
-        let mut executed = self.execute(block.clone())?;
-        block.header.state_root = Hash(executed.prepared.state_root);
-        block.header.receipts_root = Self::receipts_root(&executed.outcome.receipts);
+        // The header is not an input of execution, so the dry run's outcome is this block's:
+        // its roots fill the header.
+        let prepared = self.db.prepare(height, &outcome.changes)?;
+        self.metrics.block_execution_seconds.observe(started.elapsed().as_secs_f64());
+        block.header.state_root = Hash(prepared.state_root);
+        block.header.receipts_root = Self::receipts_root(&outcome.receipts);
         let bytes = borsh::to_vec(&block).map_err(|e| LedgerError::Corrupt(e.to_string()))?;
         let hash = block.hash();
-        executed.block = block;
-        executed.bytes = bytes.clone();
+        let senders = txs.iter().map(VerifiedTx::sender).collect();
+        let executed = Executed { prepared, senders, outcome, block, bytes: bytes.clone() };
         lock(&self.executed).insert(hash, executed);
         lock(&self.proposals).insert((height, round), (bytes.clone(), hash));
         Ok((bytes, hash))
+    }
+
+    /// Leaves out of a block being built every transaction that could not pay (a block carrying
+    /// one is invalid, see [`chorus_chain::BlockOutcome::unpayable`]) and evicts it, with the
+    /// same sender's later transactions, from the mempool. A dry run finds them; a second pass
+    /// catches the rare transaction that only became unpayable because another was left out;
+    /// after that the prefix before the first unpayable one is kept, which is always valid
+    /// (execution is sequential).
+    fn payable_only(
+        &self,
+        height: Height,
+        time_ms: u64,
+        proposer: [u8; 32],
+        randomness: Hash,
+        last_commit: &Option<CommitInfo>,
+        mut txs: Vec<VerifiedTx>,
+    ) -> Result<(Vec<VerifiedTx>, BlockOutcome), LedgerError> {
+        let ctx = BlockContext {
+            chain_id: self.chain_id,
+            height,
+            time_ms,
+            proposer,
+            randomness,
+            last_commit: last_commit.clone(),
+        };
+        let snap = self.db.snapshot()?;
+        let mut pass = 0;
+        loop {
+            let outcome = execute_block(&snap, &ctx, &txs)?;
+            let Some(&first) = outcome.unpayable.first() else { return Ok((txs, outcome)) };
+            if pass == 2 {
+                txs.truncate(first as usize);
+                let outcome = execute_block(&snap, &ctx, &txs)?;
+                return Ok((txs, outcome));
+            }
+            let mut pool = lock(&self.mempool);
+            let mut cut: BTreeMap<chorus_types::Address, u64> = BTreeMap::new();
+            for &i in &outcome.unpayable {
+                let Some(tx) = txs.get(i as usize) else { continue };
+                let evicted = pool.remove_with_successors(&tx.hash());
+                tracing::debug!(target: "node::ledger", tx = %tx.hash(), evicted, "evicting a transaction that cannot pay");
+                let n = cut.entry(tx.sender()).or_insert(u64::MAX);
+                *n = (*n).min(tx.tx().nonce);
+            }
+            self.metrics.mempool_size.set(pool.len() as i64);
+            txs.retain(|t| cut.get(&t.sender()).is_none_or(|&n| t.tx().nonce < n));
+            pass += 1;
+        }
     }
 
     /// Checks a block proposed by someone else by executing it on a scratch copy of state.
@@ -300,6 +355,12 @@ impl Ledger {
         proposer: [u8; 32],
         bytes: &[u8],
     ) -> Result<Hash, LedgerError> {
+        if bytes.len() > MAX_VALUE_BYTES {
+            return Err(LedgerError::InvalidBlock(format!(
+                "block of {} bytes exceeds {MAX_VALUE_BYTES}",
+                bytes.len()
+            )));
+        }
         let block = Block::try_from_slice(bytes)
             .map_err(|e| LedgerError::InvalidBlock(format!("undecodable block: {e}")))?;
         let hash = block.hash();
@@ -308,6 +369,17 @@ impl Ledger {
         }
         let h = block.header.clone();
         let bad = |m: String| Err(LedgerError::InvalidBlock(m));
+        if block.txs.len() > self.max_block_txs {
+            return bad(format!(
+                "{} txs exceed the limit of {}",
+                block.txs.len(),
+                self.max_block_txs
+            ));
+        }
+        let tx_bytes: usize = block.txs.iter().map(|t| t.encode().len()).sum();
+        if tx_bytes > MAX_BLOCK_BYTES {
+            return bad(format!("{tx_bytes} bytes of txs exceed {MAX_BLOCK_BYTES}"));
+        }
         if h.chain_id != self.chain_id {
             return bad(format!("chain id {} != {}", h.chain_id, self.chain_id));
         }
@@ -333,8 +405,25 @@ impl Ledger {
         if h.last_commit_hash != block.compute_last_commit_hash() {
             return bad("last_commit_hash mismatch".into());
         }
-        self.check_last_commit(&block)?;
+        {
+            // Who signed the parent, proven by their precommit signatures (M1): liveness
+            // accounting trusts this list.
+            let snap = self.db.snapshot()?;
+            chorus_chain::verify_last_commit(
+                &snap,
+                self.chain_id,
+                height,
+                &prev_hash,
+                block.last_commit.as_ref(),
+            )
+            .map_err(|e| LedgerError::InvalidBlock(e.to_string()))?;
+        }
         let executed = self.execute(block)?;
+        if let Some(i) = executed.outcome.unpayable.first() {
+            return bad(format!(
+                "tx {i} cannot pay (a block may carry only transactions that pay)"
+            ));
+        }
         if executed.prepared.state_root != h.state_root.0 {
             return bad("state_root mismatch".into());
         }
@@ -343,48 +432,6 @@ impl Ledger {
         }
         lock(&self.executed).insert(hash, executed);
         Ok(hash)
-    }
-
-    /// The proposer's `last_commit` must name the previous height, and its signers must be
-    /// validators of that height holding more than 2/3 of the power. (The signatures themselves
-    /// stay in the consensus certificate; see docs/consensus.md.)
-    fn check_last_commit(&self, block: &Block) -> Result<(), LedgerError> {
-        let height = block.header.height;
-        let Some(lc) = &block.last_commit else {
-            return if height <= 1 {
-                Ok(())
-            } else {
-                Err(LedgerError::InvalidBlock("missing last_commit".into()))
-            };
-        };
-        if lc.height + 1 != height {
-            return Err(LedgerError::InvalidBlock("last_commit names the wrong height".into()));
-        }
-        // Block `height − 1` was signed by the set active at that height, which a set change in
-        // its end-block may already have replaced for `height`.
-        let vals = {
-            let snap = self.db.snapshot()?;
-            chorus_chain::components::staking::previous_validator_set(&snap)?
-        };
-        let total: u128 = vals.iter().map(|v| u128::from(v.power)).sum();
-        let mut signed: u128 = 0;
-        let mut prev: Option<[u8; 32]> = None;
-        for s in &lc.signers {
-            if prev.is_some_and(|p| p >= *s) {
-                return Err(LedgerError::InvalidBlock("last_commit signers not sorted".into()));
-            }
-            prev = Some(*s);
-            match vals.iter().find(|v| v.consensus_key == *s) {
-                Some(v) => signed += u128::from(v.power),
-                None => {
-                    return Err(LedgerError::InvalidBlock("last_commit signer unknown".into()));
-                }
-            }
-        }
-        if signed * 3 <= total * 2 {
-            return Err(LedgerError::InvalidBlock("last_commit below 2/3 power".into()));
-        }
-        Ok(())
     }
 
     /// Commits a decided block with its certificate; returns the validator set for the next
@@ -447,6 +494,7 @@ impl Ledger {
             for sender in touched {
                 let nonce = chorus_chain::account_nonce(&snap, &sender)?;
                 pool.prune_account(&sender, nonce);
+                crate::mempool::evict_unpayable(&mut pool, &snap, &sender)?;
             }
             self.metrics.mempool_size.set(pool.len() as i64);
         }

@@ -11,6 +11,7 @@ pub mod api_staking;
 pub mod app;
 pub mod config;
 pub mod events;
+pub mod gossip;
 pub mod ledger;
 pub mod mempool;
 pub mod metrics;

@@ -15,6 +15,8 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use chorus_chain::state::StateRead;
+use chorus_chain::{TxError, VerifiedTx};
 use chorus_types::{Address, Amount, Hash};
 
 /// A replacement must pay at least this many percent more fee than the transaction it replaces.
@@ -308,6 +310,48 @@ impl<T: Clone> Mempool<T> {
     pub fn senders(&self) -> Vec<Address> {
         self.accounts.keys().copied().collect()
     }
+
+    /// `sender`'s pending transactions in nonce order.
+    pub fn pending_of(&self, sender: &Address) -> Vec<&PoolTx<T>> {
+        self.accounts.get(sender).map(|m| m.values().map(|e| &e.tx).collect()).unwrap_or_default()
+    }
+}
+
+/// What `sender`'s pending transactions with a nonce below `nonce` may spend in total
+/// ([`chorus_chain::max_spend`] each): a transaction queued behind them must leave that much
+/// in the balance.
+pub fn queued_spend(
+    pool: &Mempool<VerifiedTx>,
+    sender: &Address,
+    nonce: u64,
+) -> Result<Amount, TxError> {
+    pool.pending_of(sender).into_iter().take_while(|p| p.nonce < nonce).try_fold(0u128, |sum, p| {
+        sum.checked_add(chorus_chain::max_spend(&p.payload)?).ok_or(TxError::Overflow)
+    })
+}
+
+/// Walks `sender`'s pending run in nonce order against `state` (the latest committed state) and
+/// evicts the first transaction that can no longer pay behind its predecessors
+/// ([`chorus_chain::check_payable_queued`]), with everything after it. Returns how many were
+/// evicted. Run after every commit for the senders the block touched, and after a replacement,
+/// so a run that cannot pay never lingers in the pool (and in every block) for free.
+pub fn evict_unpayable(
+    pool: &mut Mempool<VerifiedTx>,
+    state: &dyn StateRead,
+    sender: &Address,
+) -> Result<usize, TxError> {
+    let mut queued: Amount = 0;
+    let mut doomed = None;
+    for p in pool.pending_of(sender) {
+        if let Err(e) = chorus_chain::check_payable_queued(state, &p.payload, queued) {
+            tracing::debug!(target: "node::mempool", tx = %p.hash, %e, "evicting a pending transaction that cannot pay");
+            doomed = Some(p.hash);
+            break;
+        }
+        queued =
+            queued.checked_add(chorus_chain::max_spend(&p.payload)?).ok_or(TxError::Overflow)?;
+    }
+    Ok(doomed.map_or(0, |h| pool.remove_with_successors(&h)))
 }
 
 #[cfg(test)]

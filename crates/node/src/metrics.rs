@@ -24,6 +24,13 @@ pub struct RouteLabels {
     pub status: u16,
 }
 
+/// Labels of transactions received by gossip.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelSet)]
+pub struct GossipLabels {
+    /// `accepted`, `ignored`, `rejected` or `overloaded`.
+    pub result: String,
+}
+
 /// All metrics of a node.
 pub struct Metrics {
     registry: Registry,
@@ -48,6 +55,10 @@ pub struct Metrics {
     pub tx_admission_seconds: Histogram,
     /// API requests served.
     pub api_requests: Family<RouteLabels, Counter>,
+    /// Transactions published to mempool gossip.
+    pub gossip_published: Counter,
+    /// Transactions received by mempool gossip, by outcome.
+    pub gossip_received: Family<GossipLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -70,6 +81,8 @@ impl Metrics {
         let block_commit_seconds = Histogram::new(exponential_buckets(0.0005, 2.0, 14));
         let tx_admission_seconds = Histogram::new(exponential_buckets(0.000_01, 2.0, 16));
         let api_requests = Family::<RouteLabels, Counter>::default();
+        let gossip_published = Counter::default();
+        let gossip_received = Family::<GossipLabels, Counter>::default();
         registry.register("chain_height", "Latest committed height", height.clone());
         registry.register("chain_blocks_committed", "Blocks committed", blocks_committed.clone());
         registry.register("chain_txs_committed", "Transactions committed", txs_committed.clone());
@@ -92,6 +105,16 @@ impl Metrics {
             tx_admission_seconds.clone(),
         );
         registry.register("api_requests", "API requests served", api_requests.clone());
+        registry.register(
+            "gossip_txs_published",
+            "Transactions published to mempool gossip",
+            gossip_published.clone(),
+        );
+        registry.register(
+            "gossip_txs_received",
+            "Transactions received by mempool gossip",
+            gossip_received.clone(),
+        );
         Metrics {
             registry,
             height,
@@ -104,6 +127,8 @@ impl Metrics {
             block_commit_seconds,
             tx_admission_seconds,
             api_requests,
+            gossip_published,
+            gossip_received,
         }
     }
 

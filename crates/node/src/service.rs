@@ -48,6 +48,9 @@ pub enum NodeError {
     /// Consensus failed to start or stopped with an error.
     #[error("consensus: {0}")]
     Consensus(String),
+    /// Mempool gossip failed to start.
+    #[error(transparent)]
+    Gossip(#[from] crate::gossip::GossipError),
 }
 
 /// Everything a running node shares between its tasks.
@@ -130,6 +133,8 @@ pub async fn start_services(
     let backend = chorus_store::FsBackend::open(data_dir.join("blobs"))?;
     let store = chorus_store::StoreState::new(backend, store_config)?;
 
+    let gossip_channel =
+        config.gossip.listen.map(|_| crate::gossip::GossipHandle::channel(config.gossip.queue));
     let api_state = ApiState {
         ledger: ledger.clone(),
         mempool,
@@ -137,6 +142,7 @@ pub async fn start_services(
         metrics,
         moniker: config.moniker.clone(),
         node_key,
+        gossip: gossip_channel.as_ref().map(|(h, _)| h.clone()),
     };
     let mut app = api::router(api_state.clone(), config.api.max_body_bytes);
     if config.store.enabled {
@@ -162,6 +168,19 @@ pub async fn start_services(
     });
     tracing::info!(target: "node::api", addr = %api_addr, "API listening");
     let mut tasks = vec![server];
+    if let (Some(listen), Some((_, outbound))) = (config.gossip.listen, gossip_channel) {
+        let key = crate::gossip::load_or_create_node_key(data_dir)?;
+        let (task, _) = crate::gossip::start(
+            &config.gossip,
+            listen,
+            key,
+            genesis.chain_id,
+            api_state.clone(),
+            outbound,
+            shutdown.subscribe(),
+        )?;
+        tasks.push(task);
+    }
     if config.store.blob_ttl_secs.is_some() {
         let every = std::time::Duration::from_secs(config.store.gc_interval_secs.max(1));
         tasks.push(tokio::spawn(blob_gc_loop(
@@ -262,6 +281,7 @@ pub async fn start_node(
         block_time: std::time::Duration::from_millis(config.consensus.block_time_ms),
         moniker: config.moniker.clone(),
         chain_id: genesis.chain_id,
+        max_value_bytes: crate::ledger::MAX_VALUE_BYTES,
     };
     let consensus = chorus_consensus::run(consensus_secret, cfg, app)
         .await

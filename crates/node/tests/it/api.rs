@@ -55,7 +55,12 @@ impl Net {
         let h = ledger.next_height().unwrap();
         let (bytes, _hash) = ledger.propose(h, 0, self.validator.public_key()).unwrap();
         let cert = StoredCertificate {
-            info: CommitInfo { height: h, round: 0, signers: vec![self.validator.public_key()] },
+            info: CommitInfo {
+                height: h,
+                round: 0,
+                signers: vec![self.validator.public_key()],
+                signatures: vec![[0; 64]],
+            },
             raw: Vec::new(),
         };
         ledger.commit(&bytes, cert).unwrap();
