@@ -34,10 +34,7 @@ pub(crate) fn weights(powers: &[u64]) -> Vec<u64> {
     let scaled: Vec<u64> = if total <= u128::from(MAX_SLOTS) {
         powers.to_vec()
     } else {
-        powers
-            .iter()
-            .map(|&p| (u128::from(p) * u128::from(MAX_SLOTS) / total) as u64)
-            .collect()
+        powers.iter().map(|&p| (u128::from(p) * u128::from(MAX_SLOTS) / total) as u64).collect()
     };
     let g = scaled.iter().fold(0, |g, &w| gcd(g, w));
     if g == 0 {

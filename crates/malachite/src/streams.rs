@@ -417,10 +417,7 @@ mod tests {
             assert!(b.pending() <= limits.max_pending);
         }
         // An honest proposal for the current height still completes afterwards.
-        assert!(matches!(
-            send_stream(&mut b, new_peer(), 1, 10, 1, 2),
-            Accepted::Complete(_)
-        ));
+        assert!(matches!(send_stream(&mut b, new_peer(), 1, 10, 1, 2), Accepted::Complete(_)));
     }
 
     #[test]
