@@ -8,9 +8,14 @@
 //! pool; every task keeps its own share in [`Task::escrow`], and
 //! `escrow + paid + refunded = budget` always holds.
 
+mod dp;
 mod error;
+mod fixed;
 pub mod math;
 mod records;
+mod rewards;
+mod scoring;
+mod selection;
 
 use std::collections::BTreeSet;
 
