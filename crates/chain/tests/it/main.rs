@@ -4,6 +4,7 @@
 mod execute;
 mod genesis;
 mod learning;
+mod learning_support;
 mod props;
 mod staking;
 mod stateless;
