@@ -5,6 +5,7 @@ mod execute;
 mod genesis;
 mod last_commit;
 mod learning;
+mod learning_support;
 mod props;
 mod staking;
 mod stateless;
