@@ -3,7 +3,7 @@
 //!
 //! Transactions go through three phases (`docs/ledger.md`): [`check_stateless`] on bytes,
 //! [`check_stateful`] on a snapshot (the mempool), and [`execute_block`]. State is organised in
-//! [`components`] (bank, genesis, validators; staking, registry, learning, … slot in the same
+//! [`components`] (bank, genesis, staking, gov, registry, learning; new ones slot in the same
 //! way), with every key in [`state_key`].
 //!
 //! This crate must not do I/O, read clocks, draw entropy, use floats in state, or iterate hash maps
@@ -16,19 +16,21 @@ mod block;
 mod check;
 mod codec;
 pub mod components;
+mod context;
 mod error;
 pub mod invariants;
 pub mod state;
 pub mod state_key;
 pub mod views;
 
-pub use block::{BlockContext, BlockError, BlockOutcome, execute_block};
+pub use block::{BlockError, BlockOutcome, execute_block};
 pub use check::{VerifiedTx, account_nonce, check_stateful, check_stateless};
 pub use chorus_types::ValidatorInfo;
 pub use components::genesis::init_genesis;
+pub use context::BlockContext;
 pub use error::{GenesisError, TxError};
 
-/// The active validator set stored in `state` (see [`components::validators::validator_set`]).
+/// The active validator set stored in `state` (see [`components::staking::validator_set`]).
 pub fn validator_set(state: &dyn state::StateRead) -> Result<Vec<ValidatorInfo>, TxError> {
-    components::validators::validator_set(state)
+    components::staking::validator_set(state)
 }

@@ -28,10 +28,10 @@ pub use records::{
     participants, referenced_blobs, revealed_updates, round, scores, selection, task, tasks,
 };
 
-use crate::block::BlockContext;
 use crate::codec::{read, write};
 use crate::components::registry::{self, FaultReason};
 use crate::components::{TxContext, bank, validators};
+use crate::context::BlockContext;
 use crate::state::{StateDelta, StateRead};
 use crate::{TxError, state_key};
 
