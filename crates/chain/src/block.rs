@@ -1,46 +1,13 @@
 //! Phase 3: executing a block of verified transactions.
 
-use chorus_types::{CommitInfo, Event, Hash, Height, Receipt, ValidatorInfo};
+use chorus_types::{Event, Receipt, ValidatorInfo};
 
 use crate::check::{VerifiedTx, check_payable};
-use crate::codec::{read, write};
-use crate::components::{self, TxContext, bank, validators};
+use crate::codec::write;
+use crate::components::{self, TxContext, bank, staking};
+use crate::context::BlockContext;
 use crate::state::{ChangeSet, StateDelta, StateRead};
 use crate::{TxError, state_key};
-
-/// What the host tells the state machine about the block being executed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BlockContext {
-    /// Chain id.
-    pub chain_id: u64,
-    /// Height of this block.
-    pub height: Height,
-    /// Block time from the header, ms since the Unix epoch.
-    pub time_ms: u64,
-    /// Consensus key of the proposer.
-    pub proposer: [u8; 32],
-    /// Block randomness: the previous block's hash.
-    pub randomness: Hash,
-    /// Who precommitted the previous block.
-    pub last_commit: Option<CommitInfo>,
-}
-
-impl BlockContext {
-    /// A context for the block after the last executed one (used by mempool checks): height + 1,
-    /// the last block's time, no proposer, zero randomness.
-    pub fn next_after(state: &dyn StateRead, chain_id: u64) -> Result<BlockContext, TxError> {
-        let height = read::<u64>(state, state_key::LAST_HEIGHT)?.unwrap_or(0);
-        let time_ms = read::<u64>(state, state_key::LAST_TIME_MS)?.unwrap_or(0);
-        Ok(BlockContext {
-            chain_id,
-            height: height.saturating_add(1),
-            time_ms,
-            proposer: [0; 32],
-            randomness: Hash::ZERO,
-            last_commit: None,
-        })
-    }
-}
 
 /// Everything a block did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -160,6 +127,6 @@ pub fn execute_block(
         receipts.push(receipt);
     }
     components::end_block(&mut delta, ctx, &mut events).map_err(BlockError::Hook)?;
-    let validator_set = validators::validator_set(&delta).map_err(BlockError::Hook)?;
+    let validator_set = staking::validator_set(&delta).map_err(BlockError::Hook)?;
     Ok(BlockOutcome { changes: delta.into_changes(), receipts, events, validator_set, unpayable })
 }

@@ -3,9 +3,9 @@
 
 use chorus_types::{Address, Amount, DecodeError, Hash, MAX_TX_BYTES, SignedTx, Tx};
 
-use crate::block::BlockContext;
 use crate::codec::read;
 use crate::components::{self, TxContext, bank};
+use crate::context::BlockContext;
 use crate::state::StateRead;
 use crate::{TxError, state_key};
 

@@ -3,7 +3,7 @@
 //!
 //! Transactions go through three phases (`docs/ledger.md`): [`check_stateless`] on bytes,
 //! [`check_stateful`] on a snapshot (the mempool), and [`execute_block`]. State is organised in
-//! [`components`] (bank, genesis, validators; staking, registry, learning, … slot in the same
+//! [`components`] (bank, genesis, staking, gov, registry, learning; new ones slot in the same
 //! way), with every key in [`state_key`].
 //!
 //! This crate must not do I/O, read clocks, draw entropy, use floats in state, or iterate hash maps
@@ -17,13 +17,14 @@ mod check;
 mod codec;
 mod commit;
 pub mod components;
+mod context;
 mod error;
 pub mod invariants;
 pub mod state;
 pub mod state_key;
 pub mod views;
 
-pub use block::{BlockContext, BlockError, BlockOutcome, execute_block};
+pub use block::{BlockError, BlockOutcome, execute_block};
 pub use check::{
     VerifiedTx, account_nonce, check_payable_queued, check_stateful, check_stateful_queued,
     check_stateless, max_spend,
@@ -31,9 +32,10 @@ pub use check::{
 pub use chorus_types::ValidatorInfo;
 pub use commit::{CommitError, verify_last_commit};
 pub use components::genesis::init_genesis;
+pub use context::BlockContext;
 pub use error::{GenesisError, TxError};
 
-/// The active validator set stored in `state` (see [`components::validators::validator_set`]).
+/// The active validator set stored in `state` (see [`components::staking::validator_set`]).
 pub fn validator_set(state: &dyn state::StateRead) -> Result<Vec<ValidatorInfo>, TxError> {
-    components::validators::validator_set(state)
+    components::staking::validator_set(state)
 }

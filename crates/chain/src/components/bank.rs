@@ -8,9 +8,9 @@
 
 use chorus_types::{Address, Amount, BankMsg, BankParams, Event, Genesis};
 
-use crate::block::BlockContext;
 use crate::codec::{read, write};
 use crate::components::TxContext;
+use crate::context::BlockContext;
 use crate::state::{StateDelta, StateRead};
 use crate::{TxError, state_key};
 

@@ -6,8 +6,7 @@ use chorus_types::Genesis;
 
 use crate::codec::write;
 use crate::components::bank;
-use crate::components::staking;
-use crate::components::validators::{self, MAX_TOTAL_POWER};
+use crate::components::staking::{self, MAX_TOTAL_POWER};
 use crate::error::GenesisError;
 use crate::state::{ChangeSet, MemState, StateDelta};
 use crate::state_key;
@@ -47,7 +46,7 @@ pub fn init_genesis(genesis: &Genesis) -> Result<ChangeSet, GenesisError> {
         if !chorus_crypto::is_valid_consensus_key(&v.consensus_key) {
             return Err(GenesisError::InvalidConsensusKey(v.operator));
         }
-        let power = validators::power_of(v.stake, &genesis.params.validators);
+        let power = staking::power_of(v.stake, &genesis.params.validators);
         if power == 0 {
             return Err(GenesisError::ZeroPower(v.operator));
         }

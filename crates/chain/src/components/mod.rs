@@ -27,27 +27,23 @@
 
 pub mod bank;
 pub mod genesis;
+pub mod gov;
 pub mod learning;
 pub mod registry;
 pub mod staking;
-pub mod validators;
 
-use chorus_types::{Address, Amount, Event, Hash, Msg};
+/// The voting-power rule and the validator set, now part of [`staking`] (this module used to be
+/// `components/validators.rs`); kept so `components::validators::…` paths still compile.
+pub mod validators {
+    pub use super::staking::{MAX_TOTAL_POWER, power_of, power_params as params, validator_set};
+}
+
+use chorus_types::{Amount, Event, Msg};
 
 use crate::TxError;
-use crate::block::BlockContext;
+use crate::context::BlockContext;
+pub use crate::context::TxContext;
 use crate::state::{StateDelta, StateRead};
-
-/// What a message handler knows about the transaction it runs in.
-#[derive(Debug, Clone, Copy)]
-pub struct TxContext<'a> {
-    /// The block being executed (for the mempool: a context for the next block).
-    pub block: &'a BlockContext,
-    /// The recovered sender.
-    pub sender: Address,
-    /// The transaction hash.
-    pub tx_hash: Hash,
-}
 
 /// Stateless checks of one message, by component.
 pub(crate) fn check_stateless(msg: &Msg) -> Result<(), TxError> {
@@ -56,7 +52,7 @@ pub(crate) fn check_stateless(msg: &Msg) -> Result<(), TxError> {
         Msg::Registry(m) => registry::check_stateless(m),
         Msg::Learning(m) => learning::check_stateless(m),
         Msg::Staking(m) => staking::check_stateless(m),
-        Msg::Gov(m) => staking::gov::check_stateless(m),
+        Msg::Gov(m) => gov::check_stateless(m),
     }
 }
 
@@ -67,7 +63,7 @@ pub(crate) fn spend(msg: &Msg) -> Amount {
         Msg::Registry(m) => registry::spend(m),
         Msg::Learning(m) => learning::spend(m),
         Msg::Staking(m) => staking::spend(m),
-        Msg::Gov(m) => staking::gov::spend(m),
+        Msg::Gov(m) => gov::spend(m),
     }
 }
 
@@ -82,7 +78,7 @@ pub(crate) fn check_stateful(
         Msg::Registry(m) => registry::check_stateful(state, ctx, m),
         Msg::Learning(m) => learning::check_stateful(state, ctx, m),
         Msg::Staking(m) => staking::check_stateful(state, ctx, m),
-        Msg::Gov(m) => staking::gov::check_stateful(state, ctx, m),
+        Msg::Gov(m) => gov::check_stateful(state, ctx, m),
     }
 }
 
@@ -98,7 +94,7 @@ pub(crate) fn execute(
         Msg::Registry(m) => registry::execute(delta, ctx, m, events),
         Msg::Learning(m) => learning::execute(delta, ctx, m, events),
         Msg::Staking(m) => staking::execute(delta, ctx, m, events),
-        Msg::Gov(m) => staking::gov::execute(delta, ctx, m, events),
+        Msg::Gov(m) => gov::execute(delta, ctx, m, events),
     }
 }
 
@@ -123,5 +119,5 @@ pub(crate) fn end_block(
     bank::end_block(delta, ctx, events)?;
     staking::end_block(delta, ctx, events)?;
     // Governance last: passed parameter changes apply from the next block.
-    staking::gov::end_block(delta, ctx, events)
+    gov::end_block(delta, ctx, events)
 }

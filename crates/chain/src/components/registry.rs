@@ -13,9 +13,9 @@ use chorus_types::learning::{
 };
 use chorus_types::{Address, Amount, Event, Height};
 
-use crate::block::BlockContext;
 use crate::codec::{read, write};
 use crate::components::{TxContext, bank};
+use crate::context::BlockContext;
 use crate::state::{StateDelta, StateRead};
 use crate::{TxError, state_key};
 

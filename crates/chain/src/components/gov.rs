@@ -4,17 +4,20 @@
 //! period ends. Voting power is bonded stake; a delegator who does not vote inherits its
 //! validator's vote for that delegation (Cosmos tally). Passed changes are written at the end of
 //! that block, so the next block uses them.
+//!
+//! A component of its own (the `Msg::Gov` message family, `end_block` run after every other
+//! component's); it reads bonded stake and the parameters from [`crate::components::staking`],
+//! whose `keys` also hold the `params/gov` and `gov/…` state keys.
 
 use borsh::{BorshDeserialize, BorshSerialize};
 use chorus_types::staking::{Dec, GovMsg, GovParams, ParamChange, VoteOption, mul_div};
 use chorus_types::{Address, Amount, Event, Params};
 
-use super::keys;
-use super::{BondStatus, StakingError, validators};
 use crate::TxError;
-use crate::block::BlockContext;
 use crate::codec::{read, write};
+use crate::components::staking::{self, BondStatus, StakingError, keys, validators};
 use crate::components::{TxContext, bank};
+use crate::context::BlockContext;
 use crate::state::{StateDelta, StateRead};
 
 /// Pool holding proposal deposits.
@@ -153,10 +156,10 @@ fn bad(m: &'static str) -> TxError {
 pub fn current_params(state: &dyn StateRead) -> Result<Params, TxError> {
     Ok(Params {
         bank: bank::params(state)?,
-        validators: crate::components::validators::params(state)?,
-        staking: super::staking_params(state)?,
-        slashing: super::slashing_params(state)?,
-        distribution: super::distribution_params(state)?,
+        validators: staking::power_params(state)?,
+        staking: staking::staking_params(state)?,
+        slashing: staking::slashing_params(state)?,
+        distribution: staking::distribution_params(state)?,
         gov: params(state)?,
     })
 }
@@ -200,7 +203,7 @@ pub fn apply_changes(p: &mut Params, changes: &[ParamChange]) -> Result<(), Stri
             other => return Err(format!("unknown or immutable parameter {other:?}")),
         }
     }
-    super::validate_params(p).map_err(str::to_string)
+    staking::validate_params(p).map_err(str::to_string)
 }
 
 fn write_params(delta: &mut StateDelta<'_>, p: &Params) {
@@ -385,7 +388,7 @@ pub fn tally(state: &dyn StateRead, id: u64) -> Result<(Tally, Amount), TxError>
     // Shares of each bonded validator not yet counted through a delegator's own vote.
     let mut left: Vec<Amount> = bonded.iter().map(|v| v.shares).collect();
     for (voter, option) in &vs {
-        for (val, d) in super::delegations_of(state, voter)? {
+        for (val, d) in staking::delegations_of(state, voter)? {
             if let Some(i) = bonded.iter().position(|v| v.operator == val) {
                 left[i] = left[i].saturating_sub(d.shares);
                 add_to(&mut t, *option, bonded[i].tokens_from_shares(d.shares));
