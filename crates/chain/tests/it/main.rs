@@ -3,6 +3,7 @@
 
 mod execute;
 mod genesis;
+mod golden_state;
 mod learning;
 mod props;
 mod staking;
