@@ -3,6 +3,7 @@
 
 mod execute;
 mod genesis;
+mod golden_state;
 mod last_commit;
 mod learning;
 mod learning_support;

@@ -15,9 +15,9 @@ use super::{
     Outcome, Phase, Res, Round, Selection, Task, TaskStatus, UpdateScore, ev, load_task, math,
     power_of, put_round, put_task, records, revealed_updates, scores, selection,
 };
-use crate::context::BlockContext;
 use crate::codec::{read, write};
 use crate::components::{registry, validators};
+use crate::context::BlockContext;
 use crate::state::{StateDelta, StateRead};
 use crate::{TxError, state_key};
 
