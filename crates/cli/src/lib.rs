@@ -8,13 +8,16 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod args;
 mod cmd;
+mod data;
 pub mod home;
 
 /// The heap-counting global allocator the `chorus` binary installs for `bench aggregate`.
 pub use chorus_fl::bench::PeakAlloc;
 mod http;
 pub mod plot;
+mod worker;
 
 /// Chorus: a verifiable federated-learning network.
 #[derive(Parser, Debug)]

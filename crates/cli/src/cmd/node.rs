@@ -86,38 +86,13 @@ async fn report_evidence(
     }
 }
 
-/// Starts a validator worker signing with `operator` against `client`'s node, scoring on
-/// `data.0` and evaluating on `data.1`, its progress in `state_path` (the devnet's in-process
-/// validator uses it too).
-pub(crate) fn spawn_worker(
-    client: std::sync::Arc<chorus_sdk::NodeClient>,
-    blobs: std::sync::Arc<chorus_sdk::blobs::Replicated>,
-    operator: chorus_crypto::AccountKey,
-    data: (std::sync::Arc<chorus_trainer::Dataset>, std::sync::Arc<chorus_trainer::Dataset>),
-    state_path: PathBuf,
-    stop: tokio::sync::watch::Receiver<bool>,
-) -> eyre::Result<tokio::task::JoinHandle<chorus_sdk::Result<()>>> {
-    let cfg = chorus_sdk::ValidatorConfig {
-        score_data: data.0,
-        eval_data: data.1,
-        max_update_norm: None,
-        seal_secret: None,
-        fee: 0,
-        state_path: Some(state_path),
-        poll: std::time::Duration::from_millis(300),
-    };
-    let events = client.subscribe();
-    let w = chorus_sdk::ValidatorWorker::new(client, blobs, operator, cfg)?;
-    Ok(tokio::spawn(w.run_until(stop, Some(events))))
-}
-
 /// The validator worker's data: the last `holdout` training samples (scoring) and the test set.
 fn worker_data(
     args: &NodeArgs,
 ) -> eyre::Result<(chorus_trainer::Dataset, chorus_trainer::Dataset)> {
     let splits =
         chorus_trainer::load_dataset(&args.worker_dataset, args.worker_data_dir.as_deref())?;
-    Ok((crate::cmd::participant::holdout_split(&splits.train, args.worker_holdout)?, splits.test))
+    Ok((crate::data::holdout_split(&splits.train, args.worker_holdout)?, splits.test))
 }
 
 pub(crate) fn run(args: NodeArgs) -> eyre::Result<()> {
@@ -177,7 +152,7 @@ pub(crate) fn run(args: NodeArgs) -> eyre::Result<()> {
                 chorus_sdk::TxSender::new(client.clone(), op.clone(), 0),
                 stop_rx.clone(),
             ));
-            worker_task = Some(spawn_worker(
+            worker_task = Some(crate::worker::spawn_worker(
                 client,
                 blobs,
                 op,

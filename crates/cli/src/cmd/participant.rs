@@ -5,14 +5,15 @@
 //! double-submits and never loses a reveal.
 //!
 //! Local data is a data set from the registry, optionally one client's part of a deterministic
-//! partition (`--clients N --client I`), which is how `chorus devnet` simulates private data.
+//! partition (`--clients N --client I`, cut by [`crate::data`]), which is how `chorus devnet`
+//! simulates private data.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chorus_sdk::{Attack, NodeClient, Participant, ParticipantConfig};
-use chorus_trainer::{Dataset, TrainConfig};
+use chorus_trainer::TrainConfig;
 use clap::Args;
 use eyre::{WrapErr, bail, eyre};
 use tokio::sync::watch;
@@ -75,38 +76,6 @@ pub(crate) struct ParticipantArgs {
     state: PathBuf,
 }
 
-/// The last `n` training samples: the validators' held-out scoring split, which no participant's
-/// local data includes.
-pub(crate) fn holdout_split(train: &Dataset, n: usize) -> eyre::Result<Dataset> {
-    let len = train.len();
-    if n == 0 || n >= len {
-        bail!("the held-out split must be 1..{len} samples, got {n}");
-    }
-    let idx: Vec<u32> = ((len - n) as u32..len as u32).collect();
-    Ok(train.subset(&idx)?)
-}
-
-/// Drops the last `holdout` training samples of `splits`, partitions the rest with `scheme` into
-/// `clients` parts and returns them (deterministic from `seed`).
-pub(crate) fn local_parts(
-    splits: &chorus_trainer::Splits,
-    holdout: usize,
-    scheme: &str,
-    clients: usize,
-    seed: u64,
-) -> eyre::Result<Vec<Dataset>> {
-    let n = splits.train.len();
-    if n <= holdout + clients {
-        bail!("{} has too few training samples for {clients} parts", splits.train.name);
-    }
-    let pool: Vec<u32> = (0..(n - holdout) as u32).collect();
-    let pool_set = splits.train.subset(&pool)?;
-    let scheme = crate::cmd::devnet::parse_partition(scheme)?;
-    let p =
-        chorus_trainer::partition(&pool_set.labels, pool_set.num_classes, clients, &scheme, seed)?;
-    Ok(p.clients.iter().map(|c| pool_set.subset(c)).collect::<Result<Vec<_>, _>>()?)
-}
-
 pub(crate) fn run(args: ParticipantArgs) -> eyre::Result<()> {
     if args.client >= args.clients {
         bail!("--client must be below --clients");
@@ -120,7 +89,8 @@ pub(crate) fn run(args: ParticipantArgs) -> eyre::Result<()> {
     let key = chorus_crypto::decrypt_keystore(&serde_json::from_str(&text)?, &args.password)
         .map_err(|e| eyre!("decrypting {}: {e}", args.key.display()))?;
     let splits = chorus_trainer::load_dataset(&args.dataset, args.data_dir.as_deref())?;
-    let mut parts = local_parts(&splits, args.holdout, &args.partition, args.clients, args.seed)?;
+    let mut parts =
+        crate::data::local_parts(&splits, args.holdout, &args.partition, args.clients, args.seed)?;
     let data = parts.swap_remove(args.client);
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     rt.block_on(async move {

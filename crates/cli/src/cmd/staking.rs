@@ -17,7 +17,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use eyre::{WrapErr, bail, eyre};
 use serde_json::Value;
 
-use crate::cmd::tx::SignerArgs;
+use crate::args::SignerArgs;
 use crate::home::Home;
 use crate::http;
 

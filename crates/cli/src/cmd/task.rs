@@ -9,7 +9,8 @@ use chorus_types::learning::{LearningMsg, TaskSpec};
 use clap::{Args, Subcommand};
 use eyre::{bail, eyre};
 
-use crate::cmd::tx::{SignerArgs, send};
+use crate::args::SignerArgs;
+use crate::cmd::tx::send;
 
 /// Open and manage training tasks.
 #[derive(Args, Debug)]

@@ -1,7 +1,6 @@
 //! `chorus tx`: sign a transaction with a keystore key and submit it (transfers here, staking
 //! and governance messages built in [`crate::cmd::staking`]).
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use chorus_crypto::AccountKey;
@@ -9,32 +8,10 @@ use chorus_types::{Address, BankMsg, Msg, Tx};
 use clap::{Args, Subcommand};
 use eyre::{bail, eyre};
 
+use crate::args::SignerArgs;
 use crate::cmd::staking::{GovCmd, StakeCmd, gov_msgs, stake_msgs};
 use crate::home::Home;
 use crate::http;
-
-/// Where the node is and who signs (accepted before or after the subcommand).
-#[derive(Args, Debug, Clone)]
-pub(crate) struct SignerArgs {
-    /// Node home (for keys and, by default, the node address).
-    #[arg(long, env = "CHORUS_HOME", default_value = ".chorus", global = true)]
-    pub(crate) home: PathBuf,
-    /// Node API URL.
-    #[arg(long, env = "CHORUS_NODE", default_value = "http://127.0.0.1:26657", global = true)]
-    pub(crate) node: String,
-    /// Name of the signing key in HOME/keys.
-    #[arg(long, default_value = "faucet", global = true)]
-    pub(crate) from: String,
-    /// Keystore password.
-    #[arg(long, env = "CHORUS_PASSWORD", default_value = "", global = true)]
-    pub(crate) password: String,
-    /// Fee in base units.
-    #[arg(long, default_value_t = 1_000, global = true)]
-    pub(crate) fee: u128,
-    /// Do not wait for the transaction to be committed.
-    #[arg(long, global = true)]
-    pub(crate) no_wait: bool,
-}
 
 /// Submit transactions.
 #[derive(Args, Debug)]
