@@ -305,3 +305,40 @@ async fn slow_loris_uploads_do_not_slow_transaction_submission_and_are_cut_off()
     assert!(net.svc.store.backend().stat("updates", &id).unwrap().is_none());
     assert_eq!(net.get("/v1/status").await.0, 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_subscriptions_are_capped_and_a_closed_one_frees_its_slot() {
+    let mut config = NodeConfig::default();
+    config.api.max_websockets = 2;
+    let net = start_with(config).await;
+    let addr = net.svc.api_addr;
+    let open = || async move {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        s.write_all(
+            b"GET /v1/ws HTTP/1.1\r\nhost: x\r\nconnection: upgrade\r\nupgrade: websocket\r\n\
+              sec-websocket-version: 13\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+        )
+        .await
+        .unwrap();
+        let mut buf = vec![0u8; 512];
+        let n = s.read(&mut buf).await.unwrap();
+        (String::from_utf8_lossy(&buf[..n]).into_owned(), s)
+    };
+    let (a, sa) = open().await;
+    let (b, _sb) = open().await;
+    assert!(a.starts_with("HTTP/1.1 101") && b.starts_with("HTTP/1.1 101"), "{a}\n{b}");
+    let (c, _) = open().await;
+    assert!(c.starts_with("HTTP/1.1 503") && c.contains("too many WebSocket"), "{c}");
+    // closing one subscription frees its slot
+    drop(sa);
+    let mut reopened = String::new();
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        reopened = open().await.0;
+        if reopened.starts_with("HTTP/1.1 101") {
+            break;
+        }
+    }
+    assert!(reopened.starts_with("HTTP/1.1 101"), "{reopened}");
+    assert_eq!(net.get("/v1/status").await.0, 200);
+}
