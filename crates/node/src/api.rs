@@ -49,6 +49,8 @@ pub struct ApiState {
     pub node_key: [u8; 32],
     /// Mempool gossip, when this node has peers to gossip with.
     pub gossip: Option<crate::gossip::GossipHandle>,
+    /// One permit per open `/v1/ws` subscription (`ApiConfig::max_websockets`).
+    pub ws_slots: Arc<tokio::sync::Semaphore>,
 }
 
 /// An API error: HTTP status, stable numeric code, message.
@@ -91,6 +93,108 @@ impl From<TxError> for ApiError {
 }
 
 type ApiResult<T> = Result<T, ApiError>;
+
+// ---------------------------------------------------------------------------------------------
+// Resource limits (M9)
+
+/// Applies `limit` to every request of `router` (408 beyond). Wrap the API routes, not the blob
+/// store: uploads are limited by the store's idle timeout and minimum rate instead.
+pub fn with_timeout(router: Router, limit: std::time::Duration) -> Router {
+    router.layer(
+        tower::ServiceBuilder::new()
+            .layer(axum::error_handling::HandleErrorLayer::new(overload_error))
+            .layer(tower::timeout::TimeoutLayer::new(limit)),
+    )
+}
+
+/// Caps the requests `router` handles at once at `max` (shared by every route); beyond it
+/// requests are refused at once with 503 instead of queueing.
+pub fn with_concurrency_limit(router: Router, max: usize) -> Router {
+    router.layer(
+        tower::ServiceBuilder::new()
+            .layer(axum::error_handling::HandleErrorLayer::new(overload_error))
+            .load_shed()
+            .layer(tower::limit::GlobalConcurrencyLimitLayer::new(max.max(1))),
+    )
+}
+
+async fn overload_error(err: tower::BoxError) -> ApiError {
+    if err.is::<tower::timeout::error::Elapsed>() {
+        ApiError::new(StatusCode::REQUEST_TIMEOUT, 408, "request timed out")
+    } else if err.is::<tower::load_shed::error::Overloaded>() {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, 503, "server busy; retry later")
+    } else {
+        ApiError::internal(err)
+    }
+}
+
+/// Runs a (database) read on the blocking pool, off the async worker threads.
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> ApiResult<T> + Send + 'static,
+) -> ApiResult<T> {
+    tokio::task::spawn_blocking(f).await.map_err(ApiError::internal)?
+}
+
+/// Page size of list endpoints without `limit`.
+pub const DEFAULT_PAGE_LIMIT: usize = 100;
+/// Largest page of list endpoints.
+pub const MAX_PAGE_LIMIT: usize = 1000;
+/// Response header naming the `after` of the next page (absent on the last page).
+pub const NEXT_PAGE_HEADER: &str = "x-next-after";
+
+/// `?after=KEY&limit=N` of the list endpoints: items with keys greater than `after`, in key
+/// order, at most `limit` (default [`DEFAULT_PAGE_LIMIT`], at most [`MAX_PAGE_LIMIT`]).
+#[derive(Deserialize, Default, Debug, Clone)]
+pub struct PageQuery {
+    /// The last key of the previous page.
+    pub after: Option<String>,
+    /// Page size.
+    pub limit: Option<usize>,
+}
+
+impl PageQuery {
+    pub(crate) fn limit(&self) -> ApiResult<usize> {
+        match self.limit {
+            Some(0) => Err(ApiError::bad_request("limit must be at least 1")),
+            Some(n) => Ok(n.min(MAX_PAGE_LIMIT)),
+            None => Ok(DEFAULT_PAGE_LIMIT),
+        }
+    }
+
+    pub(crate) fn after<K: std::str::FromStr>(&self, what: &str) -> ApiResult<Option<K>> {
+        self.after
+            .as_deref()
+            .map(|a| a.parse().map_err(|_| ApiError::bad_request(format!("bad `after` {what}"))))
+            .transpose()
+    }
+
+    /// One page of `items` (in any order) by `key`; returns it and the next page's `after`.
+    pub(crate) fn page<T, K: Ord + Copy + ToString>(
+        &self,
+        mut items: Vec<T>,
+        key: impl Fn(&T) -> K,
+        after: Option<K>,
+    ) -> ApiResult<(Vec<T>, Option<String>)> {
+        let limit = self.limit()?;
+        items.retain(|t| after.is_none_or(|a| key(t) > a));
+        items.sort_by_key(&key);
+        let more = items.len() > limit;
+        items.truncate(limit);
+        let next = if more { items.last().map(|t| key(t).to_string()) } else { None };
+        Ok((items, next))
+    }
+}
+
+/// A JSON page: `body`, with the next page's `after` in [`NEXT_PAGE_HEADER`].
+pub(crate) fn paged(body: impl Serialize, next: Option<String>) -> Response {
+    let mut r = Json(body).into_response();
+    if let Some(n) = next
+        && let Ok(v) = axum::http::HeaderValue::from_str(&n)
+    {
+        r.headers_mut().insert(NEXT_PAGE_HEADER, v);
+    }
+    r
+}
 
 /// The API router (mount the blob store next to it with `Router::merge`/`nest`).
 pub fn router(state: ApiState, max_body_bytes: usize) -> Router {
@@ -464,8 +568,19 @@ async fn validators(State(s): State<ApiState>) -> ApiResult<Json<Value>> {
 }
 
 async fn ws(State(s): State<ApiState>, upgrade: WebSocketUpgrade) -> Response {
+    let Ok(permit) = s.ws_slots.clone().try_acquire_owned() else {
+        return ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            503,
+            "too many WebSocket subscriptions; retry later",
+        )
+        .into_response();
+    };
     let rx = s.events.subscribe();
-    upgrade.on_upgrade(move |socket| stream_events(socket, rx))
+    upgrade.on_upgrade(move |socket| async move {
+        stream_events(socket, rx).await;
+        drop(permit);
+    })
 }
 
 async fn stream_events(mut socket: WebSocket, mut rx: broadcast::Receiver<NodeEvent>) {
@@ -530,17 +645,17 @@ pub fn openapi() -> Value {
             "/v1/validators": path("Active validator set", json!([])),
             "/v1/evidence": path("Double votes consensus observed and the chain has not acted on (submit with StakingMsg::SubmitEvidence)", json!([])),
             "/v1/ws": path("WebSocket stream of events (new_block, tx_result)", json!([])),
-            "/v1/staking/validators": path("Every staking validator", json!([])),
+            "/v1/staking/validators": path("Staking validators by operator, paged", json!([p("after", "query"), p("limit", "query")])),
             "/v1/staking/validators/{addr}": path("One validator with liveness and rewards", json!([p("addr", "path")])),
             "/v1/delegator/{addr}/delegations": path("Delegations, unbondings, redelegations", json!([p("addr", "path")])),
             "/v1/delegator/{addr}/rewards": path("Pending delegation rewards", json!([p("addr", "path")])),
-            "/v1/gov/proposals": path("Governance proposals", json!([])),
+            "/v1/gov/proposals": path("Governance proposals by id, paged", json!([p("after", "query"), p("limit", "query")])),
             "/v1/gov/proposals/{id}": path("One governance proposal", json!([p("id", "path")])),
-            "/v1/learning/tasks": path("Every training task", json!([])),
+            "/v1/learning/tasks": path("Training tasks by id, paged (next page: x-next-after header)", json!([p("after", "query"), p("limit", "query")])),
             "/v1/learning/tasks/{id}": path("One task", json!([p("id", "path")])),
             "/v1/learning/tasks/{id}/rounds/{round}": path("One round: selection, commits, reveals, scores, outcome", json!([p("id", "path"), p("round", "path")])),
             "/v1/learning/tasks/{id}/versions": path("Model versions of a task", json!([p("id", "path")])),
-            "/v1/registry/participants": path("Registered participants and workers", json!([])),
+            "/v1/registry/participants": path("Registered participants and workers by address, paged (next page: x-next-after header)", json!([p("after", "query"), p("limit", "query")])),
         },
         "components": {"schemas": {"Error": {"type": "object", "properties": {
             "error": {"type": "string"}, "code": {"type": "integer"}}, "required": ["error", "code"]}}}

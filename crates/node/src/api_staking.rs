@@ -1,21 +1,23 @@
 //! Staking, rewards and governance queries (read-only, latest committed state).
 //!
-//! - `GET /v1/staking/validators` — every validator (status, tokens, shares, commission, jail)
+//! - `GET /v1/staking/validators?after=ADDR&limit=N` — validators by operator, one page (status,
+//!   tokens, shares, commission, jail; `next` names the next page's `after`)
 //! - `GET /v1/staking/validators/{addr}` — one validator, with its liveness info and rewards
 //! - `GET /v1/delegator/{addr}/delegations` — delegations, unbonding and redelegation entries
 //! - `GET /v1/delegator/{addr}/rewards` — pending rewards per validator and their total
-//! - `GET /v1/gov/proposals`, `GET /v1/gov/proposals/{id}` — proposals with status and tally
+//! - `GET /v1/gov/proposals?after=ID&limit=N` (one page, by id), `GET /v1/gov/proposals/{id}` —
+//!   proposals with status and tally
 //!
 //! Errors are JSON `{"error": "...", "code": N}` like the rest of the API.
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use chorus_chain::components::staking::{self, Validator, gov};
 use chorus_types::Address;
 use serde_json::{Value, json};
 
-use crate::api::{ApiError as Error, ApiState};
+use crate::api::{ApiError as Error, ApiState, PageQuery, blocking, paged};
 
 /// Routes of this module (merged into the main router by `api::router`).
 pub fn routes() -> Router<ApiState> {
@@ -54,20 +56,31 @@ fn validator_json(v: &Validator) -> Value {
     })
 }
 
-async fn validators(State(s): State<ApiState>) -> Res {
-    let snap = s.ledger.db().snapshot().map_err(Error::internal)?;
-    let vals = staking::validators(&snap).map_err(Error::internal)?;
-    let set = staking::validator_set(&snap).map_err(Error::internal)?;
-    let list: Vec<Value> = vals
-        .iter()
-        .map(|v| {
-            let mut j = validator_json(v);
-            j["power"] =
-                json!(set.iter().find(|x| x.operator == v.operator).map_or(0, |x| x.power));
-            j
-        })
-        .collect();
-    Ok(Json(json!({ "validators": list })))
+async fn validators(
+    State(s): State<ApiState>,
+    Query(q): Query<PageQuery>,
+) -> Result<axum::response::Response, Error> {
+    let after: Option<Address> = q.after("operator address")?;
+    let (list, next) = blocking(move || {
+        let snap = s.ledger.db().snapshot().map_err(Error::internal)?;
+        let vals = staking::validators(&snap).map_err(Error::internal)?;
+        let (vals, next) = q.page(vals, |v| v.operator, after)?;
+        let set = staking::validator_set(&snap).map_err(Error::internal)?;
+        let power: std::collections::HashMap<Address, _> =
+            set.iter().map(|x| (x.operator, x.power)).collect();
+        let list: Vec<Value> = vals
+            .iter()
+            .map(|v| {
+                let mut j = validator_json(v);
+                j["power"] = json!(power.get(&v.operator).copied().unwrap_or(0));
+                j
+            })
+            .collect();
+        Ok((list, next))
+    })
+    .await?;
+    let body = json!({ "validators": list, "next": next });
+    Ok(paged(body, next))
 }
 
 async fn validator(State(s): State<ApiState>, Path(addr): Path<String>) -> Res {
@@ -171,11 +184,20 @@ fn proposal_json(p: &gov::Proposal) -> Value {
     })
 }
 
-async fn proposals(State(s): State<ApiState>) -> Res {
-    let snap = s.ledger.db().snapshot().map_err(Error::internal)?;
-    let list: Vec<Value> =
-        gov::proposals(&snap).map_err(Error::internal)?.iter().map(proposal_json).collect();
-    Ok(Json(json!({ "proposals": list })))
+async fn proposals(
+    State(s): State<ApiState>,
+    Query(q): Query<PageQuery>,
+) -> Result<axum::response::Response, Error> {
+    let after: Option<u64> = q.after("proposal id")?;
+    let (list, next) = blocking(move || {
+        let snap = s.ledger.db().snapshot().map_err(Error::internal)?;
+        let all = gov::proposals(&snap).map_err(Error::internal)?;
+        let (page, next) = q.page(all, |p| p.id, after)?;
+        Ok((page.iter().map(proposal_json).collect::<Vec<Value>>(), next))
+    })
+    .await?;
+    let body = json!({ "proposals": list, "next": next });
+    Ok(paged(body, next))
 }
 
 async fn proposal(State(s): State<ApiState>, Path(id): Path<u64>) -> Res {

@@ -53,6 +53,13 @@ pub struct ApiConfig {
     pub listen: SocketAddr,
     /// Largest request body accepted by the transaction routes.
     pub max_body_bytes: usize,
+    /// Limit for one request (blob uploads excepted: they have the store's idle timeout and
+    /// minimum rate), in milliseconds; 408 beyond.
+    pub request_timeout_ms: u64,
+    /// Requests handled at once, uploads included; 503 beyond.
+    pub max_concurrent_requests: usize,
+    /// Open `/v1/ws` subscriptions; 503 beyond.
+    pub max_websockets: usize,
 }
 
 /// Consensus networking and pacing.
@@ -83,6 +90,61 @@ pub struct StoreConfig {
     pub blob_ttl_secs: Option<u64>,
     /// How often the garbage-collection pass runs, in seconds.
     pub gc_interval_secs: u64,
+    /// Bytes of blobs one signing account may own (413 beyond).
+    pub quota_bytes_per_account: u64,
+    /// Number of blobs one signing account may own.
+    pub quota_objects_per_account: u64,
+    /// Uploads are refused (507) when they would leave less free space than this on the store's
+    /// volume, which also holds the chain database.
+    pub min_free_bytes: u64,
+    /// Store requests per client IP (`None`: unlimited).
+    pub rate_per_ip: Option<chorus_store::RateLimit>,
+    /// Signed store requests per account (`None`: unlimited).
+    pub rate_per_account: Option<chorus_store::RateLimit>,
+    /// Uploads in progress at once (503 beyond).
+    pub max_uploads: usize,
+    /// Uploads in progress at once from one client IP (429 beyond).
+    pub max_uploads_per_ip: usize,
+    /// An upload pausing longer than this is cut off (408), in milliseconds.
+    pub upload_idle_timeout_ms: u64,
+    /// After the grace period an upload must average at least this many bytes per second (408).
+    pub upload_min_bytes_per_sec: u64,
+    /// Time an upload may take before the minimum rate applies, in milliseconds.
+    pub upload_grace_ms: u64,
+    /// Who may list the `updates` namespace. Updates stay readable by id.
+    pub updates_listable_by: UpdatesListing,
+    /// Unsigned uploads to `models` from a loopback client (the task creator's tools on the
+    /// node's own host, e.g. `chorus devnet`, which does not sign the initial model yet). `auto`:
+    /// only while the API listens on a loopback address. Charged to a per-IP quota of
+    /// `quota_bytes_per_account`.
+    pub local_model_uploads: LocalUploads,
+}
+
+/// Who may list the `updates` namespace.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UpdatesListing {
+    /// Signed requests from validator operators.
+    #[default]
+    Operators,
+    /// Anyone.
+    Public,
+    /// Nobody (updates are fetched by the ids revealed on chain).
+    Nobody,
+}
+
+/// Whether unsigned uploads from loopback clients are accepted (see
+/// [`StoreConfig::local_model_uploads`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LocalUploads {
+    /// Only while the API listens on a loopback address.
+    #[default]
+    Auto,
+    /// Always (from loopback clients).
+    On,
+    /// Never.
+    Off,
 }
 
 impl Default for NodeConfig {
@@ -101,7 +163,13 @@ impl Default for NodeConfig {
 
 impl Default for ApiConfig {
     fn default() -> Self {
-        ApiConfig { listen: SocketAddr::from(([127, 0, 0, 1], 26657)), max_body_bytes: 1 << 20 }
+        ApiConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 26657)),
+            max_body_bytes: 1 << 20,
+            request_timeout_ms: 30_000,
+            max_concurrent_requests: 1024,
+            max_websockets: 256,
+        }
     }
 }
 
@@ -123,6 +191,18 @@ impl Default for StoreConfig {
             max_blob_bytes: 512 * 1024 * 1024,
             blob_ttl_secs: Some(7 * 24 * 3600),
             gc_interval_secs: 3600,
+            quota_bytes_per_account: 1 << 30,
+            quota_objects_per_account: 10_000,
+            min_free_bytes: 1 << 30,
+            rate_per_ip: Some(chorus_store::RateLimit { per_sec: 100.0, burst: 400.0 }),
+            rate_per_account: Some(chorus_store::RateLimit { per_sec: 20.0, burst: 100.0 }),
+            max_uploads: 256,
+            max_uploads_per_ip: 32,
+            upload_idle_timeout_ms: 10_000,
+            upload_min_bytes_per_sec: 4096,
+            upload_grace_ms: 10_000,
+            updates_listable_by: UpdatesListing::Operators,
+            local_model_uploads: LocalUploads::Auto,
         }
     }
 }

@@ -8,22 +8,135 @@ use std::sync::{Arc, Mutex};
 
 use chorus_chain::VerifiedTx;
 use chorus_db::Db;
-use chorus_types::Genesis;
+use chorus_types::{Address, Genesis};
 use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 
 use crate::api::{self, ApiState};
-use crate::config::NodeConfig;
+use crate::config::{LocalUploads, NodeConfig, UpdatesListing};
 use crate::events::NodeEvent;
 use crate::ledger::{Ledger, LedgerError};
 use crate::mempool::Mempool;
 use crate::metrics::Metrics;
 
-/// Namespace for participants' model updates (public read so every validator and auditor can
-/// fetch them; sealed updates are ciphertext).
+/// Namespace for participants' model updates: written by registered participants (signed), read
+/// by id by anyone (every validator and auditor fetches them; sealed updates are ciphertext),
+/// listed only per [`crate::config::StoreConfig::updates_listable_by`].
 pub const UPDATES_NAMESPACE: &str = "updates";
-/// Namespace for global models published by validators.
+/// Namespace for global models, written by validator operators (signed).
 pub const MODELS_NAMESPACE: &str = "models";
+/// A general namespace for registered participants and validator operators.
+pub const PUBLIC_NAMESPACE: &str = "public";
+
+/// The node's [`chorus_store::WritePolicy`]: who may upload to (and list) its store, judged
+/// against the latest committed chain state. No namespace of a node takes anonymous writes
+/// (except `models` from loopback clients when [`ChainWritePolicy::local_model_uploads`] is set).
+pub struct ChainWritePolicy {
+    ledger: Arc<Ledger>,
+    /// Who may list `updates`.
+    pub updates_listable_by: UpdatesListing,
+    /// Accept unsigned uploads to `models` from loopback clients.
+    pub local_model_uploads: bool,
+}
+
+impl ChainWritePolicy {
+    /// A policy over `ledger`'s committed state.
+    pub fn new(ledger: Arc<Ledger>, updates_listable_by: UpdatesListing, local: bool) -> Self {
+        ChainWritePolicy { ledger, updates_listable_by, local_model_uploads: local }
+    }
+
+    fn snapshot(&self) -> Result<chorus_db::Snapshot, String> {
+        self.ledger.db().snapshot().map_err(|e| format!("chain state unavailable: {e}"))
+    }
+
+    fn is_operator(snap: &chorus_db::Snapshot, a: &Address) -> Result<bool, String> {
+        chorus_chain::components::staking::validator(snap, a)
+            .map(|v| v.is_some())
+            .map_err(|e| format!("reading validators: {e}"))
+    }
+}
+
+impl chorus_store::WritePolicy for ChainWritePolicy {
+    fn may_write(&self, a: &Address, ns: &str) -> Result<(), String> {
+        let snap = self.snapshot()?;
+        if Self::is_operator(&snap, a)? {
+            return Ok(());
+        }
+        if ns == MODELS_NAMESPACE {
+            return Err("only validator operators may upload models".into());
+        }
+        use chorus_chain::components::registry::{self, RegStatus};
+        match registry::registration(&snap, a).map_err(|e| format!("reading registry: {e}"))? {
+            Some(r) if r.status == RegStatus::Active => Ok(()),
+            Some(_) => Err("the registration is unbonding".into()),
+            None => Err("not a registered participant or validator operator".into()),
+        }
+    }
+
+    fn may_list(&self, a: &Address, ns: &str) -> Result<(), String> {
+        if ns != UPDATES_NAMESPACE {
+            return self.may_write(a, ns);
+        }
+        match self.updates_listable_by {
+            UpdatesListing::Public => Ok(()),
+            UpdatesListing::Nobody => Err("updates are not listable on this node".into()),
+            UpdatesListing::Operators => {
+                if Self::is_operator(&self.snapshot()?, a)? {
+                    Ok(())
+                } else {
+                    Err("only validator operators may list updates".into())
+                }
+            }
+        }
+    }
+
+    fn may_write_unsigned(&self, peer: std::net::IpAddr, ns: &str) -> Result<(), String> {
+        if ns == MODELS_NAMESPACE && self.local_model_uploads && peer.is_loopback() {
+            return Ok(());
+        }
+        Err("uploads to a validator node must be signed (EIP-191) by a registered participant \
+             or a validator operator"
+            .into())
+    }
+}
+
+/// The store configuration a node mounts: every namespace's writers are decided by
+/// [`ChainWritePolicy`] (none is `public_write`), with the node's quotas and limits.
+pub fn node_store_config(config: &NodeConfig, data_dir: &Path) -> chorus_store::StoreConfig {
+    use chorus_store::{Listable, NamespaceConfig, Quota};
+    let s = &config.store;
+    let updates_listing = match s.updates_listable_by {
+        UpdatesListing::Operators => Listable::Writers,
+        UpdatesListing::Public => Listable::Public,
+        UpdatesListing::Nobody => Listable::Nobody,
+    };
+    let quota =
+        Quota { max_bytes: s.quota_bytes_per_account, max_objects: s.quota_objects_per_account };
+    chorus_store::StoreConfig {
+        listen: config.api.listen,
+        data_dir: Some(data_dir.join("blobs")),
+        max_blob_size: s.max_blob_bytes,
+        namespaces: vec![
+            NamespaceConfig::policy(UPDATES_NAMESPACE, updates_listing),
+            NamespaceConfig::policy(MODELS_NAMESPACE, Listable::Public),
+            NamespaceConfig::policy(PUBLIC_NAMESPACE, Listable::Public),
+        ],
+        // Blobs the ledger refers to are pinned by the GC pass below; others expire.
+        ttl_secs: s.blob_ttl_secs,
+        quota,
+        ip_quota: quota,
+        rate_limit: s.rate_per_ip,
+        account_rate_limit: s.rate_per_account,
+        min_free_bytes: s.min_free_bytes,
+        max_uploads: s.max_uploads,
+        max_uploads_per_ip: s.max_uploads_per_ip,
+        upload_idle_timeout_ms: s.upload_idle_timeout_ms,
+        upload_min_bytes_per_sec: s.upload_min_bytes_per_sec,
+        upload_grace_ms: s.upload_grace_ms,
+        request_timeout_ms: config.api.request_timeout_ms,
+        ..chorus_store::StoreConfig::default()
+    }
+}
 
 /// Why the node could not start or stopped.
 #[derive(Debug, thiserror::Error)]
@@ -116,22 +229,19 @@ pub async fn start_services(
         config.consensus.max_block_txs,
     )?);
 
-    let store_config = chorus_store::StoreConfig {
-        listen: config.api.listen,
-        data_dir: Some(data_dir.join("blobs")),
-        max_blob_size: config.store.max_blob_bytes,
-        namespaces: vec![
-            chorus_store::NamespaceConfig::public(UPDATES_NAMESPACE),
-            chorus_store::NamespaceConfig::public(MODELS_NAMESPACE),
-            chorus_store::NamespaceConfig::public("public"),
-        ],
-        // Blobs the ledger refers to are pinned by the GC pass below; others expire.
-        ttl_secs: config.store.blob_ttl_secs,
-        rate_limit: None,
-        ..chorus_store::StoreConfig::default()
-    };
+    let store_config = node_store_config(config, data_dir);
     let backend = chorus_store::FsBackend::open(data_dir.join("blobs"))?;
     let store = chorus_store::StoreState::new(backend, store_config)?;
+    let local_models = match config.store.local_model_uploads {
+        LocalUploads::On => true,
+        LocalUploads::Off => false,
+        LocalUploads::Auto => config.api.listen.ip().is_loopback(),
+    };
+    store.set_policy(Arc::new(ChainWritePolicy::new(
+        ledger.clone(),
+        config.store.updates_listable_by,
+        local_models,
+    )));
 
     let gossip_channel =
         config.gossip.listen.map(|_| crate::gossip::GossipHandle::channel(config.gossip.queue));
@@ -143,11 +253,17 @@ pub async fn start_services(
         moniker: config.moniker.clone(),
         node_key,
         gossip: gossip_channel.as_ref().map(|(h, _)| h.clone()),
+        ws_slots: Arc::new(tokio::sync::Semaphore::new(config.api.max_websockets)),
     };
-    let mut app = api::router(api_state.clone(), config.api.max_body_bytes);
+    let timeout = std::time::Duration::from_millis(config.api.request_timeout_ms);
+    let mut app =
+        api::with_timeout(api::router(api_state.clone(), config.api.max_body_bytes), timeout);
     if config.store.enabled {
+        // The store limits its own requests (uploads by idle timeout and minimum rate, the rest
+        // by the same request timeout); the concurrency limit below covers both.
         app = app.nest("/store", chorus_store::router(store.clone()));
     }
+    let app = api::with_concurrency_limit(app, config.api.max_concurrent_requests);
     let listener = tokio::net::TcpListener::bind(config.api.listen).await.map_err(|source| {
         NodeError::Io { context: format!("binding API on {}", config.api.listen), source }
     })?;

@@ -5,12 +5,14 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Mutex;
 
+use chorus_crypto::AccountKey;
 use chorus_store::{BlobId, StoreClient};
 use chorus_types::Hash;
 
 use crate::{Error, Result};
 
-/// Namespace of update blobs (the node mounts it public).
+/// Namespace of update blobs (a node takes uploads signed by registered participants and serves
+/// them by id to anyone).
 pub const UPDATES_NAMESPACE: &str = "updates";
 /// Namespace of model blobs.
 pub const MODELS_NAMESPACE: &str = "models";
@@ -27,8 +29,20 @@ pub fn blob_id(h: &Hash) -> BlobId {
 
 /// Where blobs come from and go to.
 pub trait BlobStore: Send + Sync {
-    /// Stores `data` in `ns`; returns its id.
+    /// Stores `data` in `ns` without signing; returns its id (a validator node refuses this).
     fn put(&self, ns: &str, data: Vec<u8>) -> impl Future<Output = Result<Hash>> + Send;
+    /// Stores `data` in `ns` with the request signed by `signer` (EIP-191), as a validator node
+    /// requires: participants sign update uploads with their account key, validator workers sign
+    /// model uploads with the operator key. Stores that do not check signatures just store.
+    fn put_signed(
+        &self,
+        ns: &str,
+        data: Vec<u8>,
+        signer: &AccountKey,
+    ) -> impl Future<Output = Result<Hash>> + Send {
+        let _ = signer;
+        self.put(ns, data)
+    }
     /// Fetches blob `id` from `ns` (implementations may or may not verify; callers that must be
     /// sure re-hash, as the audit does).
     fn get(&self, ns: &str, id: &Hash) -> impl Future<Output = Result<Vec<u8>>> + Send;
@@ -37,6 +51,9 @@ pub trait BlobStore: Send + Sync {
 impl BlobStore for StoreClient {
     async fn put(&self, ns: &str, data: Vec<u8>) -> Result<Hash> {
         Ok(hash_of(&StoreClient::put(self, ns, data).await?))
+    }
+    async fn put_signed(&self, ns: &str, data: Vec<u8>, signer: &AccountKey) -> Result<Hash> {
+        Ok(hash_of(&StoreClient::put_as(self, ns, data, signer).await?))
     }
     async fn get(&self, ns: &str, id: &Hash) -> Result<Vec<u8>> {
         Ok(StoreClient::get(self, ns, &blob_id(id)).await?)
@@ -104,10 +121,18 @@ impl Replicated {
     }
 }
 
-impl BlobStore for Replicated {
-    async fn put(&self, ns: &str, data: Vec<u8>) -> Result<Hash> {
+impl Replicated {
+    async fn put_each(&self, ns: &str, data: Vec<u8>, signer: Option<&AccountKey>) -> Result<Hash> {
         let data = bytes::Bytes::from(data);
-        let puts = self.each.iter().map(|(_, c)| c.put(ns, data.clone()));
+        let puts = self.each.iter().map(|(_, c)| {
+            let data = data.clone();
+            async move {
+                match signer {
+                    Some(k) => c.put_as(ns, data, k).await,
+                    None => c.put(ns, data).await,
+                }
+            }
+        });
         let results = futures_util::future::join_all(puts).await;
         let mut ok = None;
         let mut last_err = None;
@@ -125,6 +150,15 @@ impl BlobStore for Replicated {
             (None, Some(e)) => Err(e.into()),
             (None, None) => Err(Error::Inconsistent("no blob store endpoints".into())),
         }
+    }
+}
+
+impl BlobStore for Replicated {
+    async fn put(&self, ns: &str, data: Vec<u8>) -> Result<Hash> {
+        self.put_each(ns, data, None).await
+    }
+    async fn put_signed(&self, ns: &str, data: Vec<u8>, signer: &AccountKey) -> Result<Hash> {
+        self.put_each(ns, data, Some(signer)).await
     }
     async fn get(&self, ns: &str, id: &Hash) -> Result<Vec<u8>> {
         Ok(self.reader.get(ns, &blob_id(id)).await?)

@@ -180,6 +180,55 @@ impl NodeClient {
             .map_err(|_| Error::Transport(format!("timeout on {path}")))?
     }
 
+    /// Every item of a paged list endpoint (`?after=&limit=`, next page in `x-next-after`).
+    async fn get_all_pages<T: DeserializeOwned>(&self, path: &str) -> Result<Vec<T>> {
+        let mut out = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let p = match &after {
+                Some(a) => format!("{path}?limit=1000&after={a}"),
+                None => format!("{path}?limit=1000"),
+            };
+            let req = Request::builder()
+                .method(Method::GET)
+                .uri(format!("{}{p}", self.base))
+                .body(Full::new(Bytes::new()))
+                .map_err(|e| Error::Transport(e.to_string()))?;
+            let fut = async {
+                let resp =
+                    self.http.request(req).await.map_err(|e| Error::Transport(e.to_string()))?;
+                let status = resp.status();
+                let next = resp
+                    .headers()
+                    .get("x-next-after")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string);
+                let body = resp
+                    .into_body()
+                    .collect()
+                    .await
+                    .map_err(|e| Error::Transport(e.to_string()))?;
+                Ok::<_, Error>((status, next, body.to_bytes()))
+            };
+            let (status, next, body) = tokio::time::timeout(self.timeout, fut)
+                .await
+                .map_err(|_| Error::Transport(format!("timeout on {p}")))??;
+            if status == StatusCode::NOT_FOUND {
+                return Ok(out);
+            }
+            if !status.is_success() {
+                return Err(api_error(status, &body));
+            }
+            let page: Vec<T> =
+                serde_json::from_slice(&body).map_err(|e| Error::Decode(format!("{p}: {e}")))?;
+            out.extend(page);
+            match next {
+                Some(n) if Some(&n) != after.as_ref() => after = Some(n),
+                _ => return Ok(out),
+            }
+        }
+    }
+
     async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<Option<T>> {
         let (status, body) = self.request(Method::GET, path, None).await?;
         if status == StatusCode::NOT_FOUND {
@@ -327,7 +376,7 @@ impl LedgerSource for NodeClient {
         Ok(self.tx_status(hash).await?.flatten())
     }
     async fn tasks(&self) -> Result<Vec<TaskView>> {
-        Ok(self.get_json("/v1/learning/tasks").await?.unwrap_or_default())
+        self.get_all_pages("/v1/learning/tasks").await
     }
     async fn task(&self, id: TaskId) -> Result<Option<TaskView>> {
         self.get_json(&format!("/v1/learning/tasks/{id}")).await
@@ -339,7 +388,7 @@ impl LedgerSource for NodeClient {
         Ok(self.get_json(&format!("/v1/learning/tasks/{id}/versions")).await?.unwrap_or_default())
     }
     async fn registrations(&self) -> Result<Vec<RegistrationView>> {
-        Ok(self.get_json("/v1/registry/participants").await?.unwrap_or_default())
+        self.get_all_pages("/v1/registry/participants").await
     }
     async fn block(&self, height: u64) -> Result<Option<Block>> {
         let Some(b) = self.get_json::<BlockJson>(&format!("/v1/blocks/{height}")).await? else {

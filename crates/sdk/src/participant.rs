@@ -404,10 +404,15 @@ impl<L: LedgerSource + 'static, B: BlobStore + 'static> Participant<L, B> {
                 if let Encryption::Committee { keys } = enc {
                     let pubs: Vec<chorus_store::SealPublicKey> =
                         keys.iter().map(|k| chorus_store::SealPublicKey(*k)).collect();
+                    // `seal` binds its keys to the plaintext too (L5): an update re-trained
+                    // after a crash in the same round never reuses this seed's keystream.
                     let seed = keccak256(&[b"chorus/seal".as_slice(), &salt.0].concat());
                     bytes = chorus_store::seal(&bytes, &pubs, &seed)?;
                 }
-                let update_id = self.blobs.put(UPDATES_NAMESPACE, bytes).await?;
+                // Signed with the account key: a node only takes uploads from registered
+                // participants.
+                let update_id =
+                    self.blobs.put_signed(UPDATES_NAMESPACE, bytes, self.sender.key()).await?;
                 let commitment = update_commitment(&update_id, &salt, &me, t, r);
                 let stx = self
                     .sender

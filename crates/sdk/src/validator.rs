@@ -469,7 +469,11 @@ impl<L: LedgerSource + 'static, B: BlobStore + 'static> ValidatorWorker<L, B> {
                             secret.as_ref(),
                         )
                         .await?;
-                        let id = self.blobs.put(MODELS_NAMESPACE, bytes).await?;
+                        // signed with the operator key: `models` takes validators' uploads only
+                        let id = self
+                            .blobs
+                            .put_signed(MODELS_NAMESPACE, bytes, self.sender.key())
+                            .await?;
                         rec.model_id = Some(id);
                         rec.accepted_set_hash = Some(set_hash);
                         rec.rule_state = Some(st);

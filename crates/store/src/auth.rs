@@ -92,7 +92,7 @@ pub fn sign_request(
     }
 }
 
-/// Why a signed request was refused (all map to 401).
+/// Why a signed request was refused (401, except [`AuthError::Busy`]: 503).
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub(crate) enum AuthError {
     #[error("missing or malformed auth header {0}")]
@@ -101,8 +101,12 @@ pub(crate) enum AuthError {
     BadSignature,
     #[error("timestamp outside the allowed skew window")]
     Stale,
+    #[error("request was signed before this server started (possible replay)")]
+    BeforeStart,
     #[error("nonce already used")]
     Replay,
+    #[error("too many signed requests in the replay window; retry later")]
+    Busy,
 }
 
 fn recover(msg: &[u8], sig: &[u8; 65]) -> Result<Address, AuthError> {
@@ -110,25 +114,54 @@ fn recover(msg: &[u8], sig: &[u8; 65]) -> Result<Address, AuthError> {
 }
 
 /// Remembers (signer, nonce) pairs until their timestamp leaves the skew window.
-#[derive(Default)]
+///
+/// Bounded (L4): at most `cap` entries. When full, expired entries are dropped; if the cache is
+/// still full, the request is refused ([`AuthError::Busy`]) rather than the cache grown or a live
+/// entry forgotten (forgetting one would re-open a replay).
+///
+/// Restarts: the cache lives in memory, so instead of persisting it the server refuses every
+/// request signed before the second it started ([`AuthError::BeforeStart`]). A request captured
+/// before a restart was signed before it and cannot be replayed afterwards. Residual window: a
+/// request signed in the very second of the restart, or by a client whose clock runs ahead of the
+/// server's (by at most the skew window), may still replay once.
 pub(crate) struct NonceCache {
     seen: Mutex<HashMap<(Address, String), u64>>,
+    cap: usize,
+    started: u64,
+}
+
+impl Default for NonceCache {
+    fn default() -> Self {
+        Self::new(65_536, 0)
+    }
 }
 
 impl NonceCache {
-    /// Records the nonce; false if it was already seen (a replay).
-    fn insert(&self, addr: Address, nonce: &str, expires: u64, now: u64) -> bool {
+    /// A cache of at most `cap` entries for a server started at unix second `started`.
+    pub(crate) fn new(cap: usize, started: u64) -> Self {
+        Self { seen: Mutex::new(HashMap::new()), cap: cap.max(1), started }
+    }
+
+    /// Records the nonce; `Err(Replay)` if it was already seen, `Err(Busy)` if the cache is full.
+    fn insert(&self, addr: Address, nonce: &str, expires: u64, now: u64) -> Result<(), AuthError> {
         let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        if seen.len() > 4096 {
-            seen.retain(|_, exp| *exp >= now);
+        let key = (addr, nonce.to_string());
+        if seen.contains_key(&key) {
+            return Err(AuthError::Replay);
         }
-        match seen.entry((addr, nonce.to_string())) {
-            std::collections::hash_map::Entry::Occupied(_) => false,
-            std::collections::hash_map::Entry::Vacant(v) => {
-                v.insert(expires);
-                true
+        if seen.len() >= self.cap {
+            seen.retain(|_, exp| *exp >= now);
+            if seen.len() >= self.cap {
+                return Err(AuthError::Busy);
             }
         }
+        seen.insert(key, expires);
+        Ok(())
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.seen.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 }
 
@@ -183,14 +216,15 @@ pub(crate) fn verify_request(
     if ts.abs_diff(now) > max_skew {
         return Err(AuthError::Stale);
     }
+    if ts < nonces.started {
+        return Err(AuthError::BeforeStart);
+    }
     let msg = canonical_request(method, path_and_query, &digest, ts, nonce);
     let recovered = recover(msg.as_bytes(), &sig)?;
     if recovered != addr {
         return Err(AuthError::BadSignature);
     }
-    if !nonces.insert(addr, nonce, ts.saturating_add(max_skew), now) {
-        return Err(AuthError::Replay);
-    }
+    nonces.insert(addr, nonce, ts.saturating_add(max_skew), now)?;
     Ok(Some(Verified { address: addr, digest }))
 }
 
@@ -210,8 +244,42 @@ mod tests {
     #[test]
     fn nonce_cache_refuses_a_second_use() {
         let c = NonceCache::default();
-        assert!(c.insert(Address::ZERO, "n1n1n1n1", 10, 0));
-        assert!(!c.insert(Address::ZERO, "n1n1n1n1", 10, 0));
-        assert!(c.insert(Address([1; 20]), "n1n1n1n1", 10, 0));
+        assert_eq!(c.insert(Address::ZERO, "n1n1n1n1", 10, 0), Ok(()));
+        assert_eq!(c.insert(Address::ZERO, "n1n1n1n1", 10, 0), Err(AuthError::Replay));
+        assert_eq!(c.insert(Address([1; 20]), "n1n1n1n1", 10, 0), Ok(()));
+    }
+
+    #[test]
+    fn a_full_nonce_cache_refuses_instead_of_growing_and_frees_expired_entries() {
+        let c = NonceCache::new(3, 0);
+        for n in ["aaaaaaaa", "bbbbbbbb", "cccccccc"] {
+            assert_eq!(c.insert(Address::ZERO, n, 100, 50), Ok(()));
+        }
+        assert_eq!(c.insert(Address::ZERO, "dddddddd", 100, 50), Err(AuthError::Busy));
+        assert_eq!(c.len(), 3);
+        // once the window of the old entries has passed they make room
+        assert_eq!(c.insert(Address::ZERO, "dddddddd", 200, 101), Ok(()));
+        assert_eq!(c.len(), 1);
+    }
+
+    #[test]
+    fn requests_signed_before_the_server_started_are_refused() {
+        let key = chorus_crypto::AccountKey::from_seed(b"replayer");
+        let started = 1_000_000;
+        let cache = NonceCache::new(16, started);
+        let signed = |ts: u64, nonce: &str| {
+            let mut h = HeaderMap::new();
+            for (k, v) in
+                sign_request(&key, "PUT", "/blobs/x", &BlobId::of(b""), ts, nonce).to_headers()
+            {
+                h.insert(k, v.parse().unwrap());
+            }
+            h
+        };
+        let h = signed(started - 5, "captured");
+        let r = verify_request(&h, "PUT", "/blobs/x", started + 10, 300, &cache);
+        assert_eq!(r.err(), Some(AuthError::BeforeStart));
+        let h = signed(started + 1, "fresh-01");
+        assert!(verify_request(&h, "PUT", "/blobs/x", started + 10, 300, &cache).is_ok());
     }
 }

@@ -63,8 +63,28 @@ pub trait BlobBackend: Send + Sync + 'static {
     fn outboard(&self, ns: &str, id: &BlobId) -> Result<Option<Vec<u8>>, Error>;
     /// All visible blobs of a namespace, sorted by id.
     fn list(&self, ns: &str) -> Result<Vec<BlobMeta>, Error>;
+    /// Up to `limit` visible blobs of a namespace with ids greater than `after`, sorted by id
+    /// (one page of [`BlobBackend::list`]; backends should avoid reading every blob's metadata).
+    fn list_page(
+        &self,
+        ns: &str,
+        after: Option<&BlobId>,
+        limit: usize,
+    ) -> Result<Vec<BlobMeta>, Error> {
+        Ok(self
+            .list(ns)?
+            .into_iter()
+            .filter(|m| after.is_none_or(|a| m.id > *a))
+            .take(limit)
+            .collect())
+    }
     /// All namespaces that hold at least one blob, sorted.
     fn namespaces(&self) -> Result<Vec<String>, Error>;
+    /// Bytes still available to new blobs on the backend's volume; `None` when unknown or
+    /// unbounded (memory).
+    fn available_space(&self) -> Result<Option<u64>, Error> {
+        Ok(None)
+    }
     /// Removes a blob; false if it was not there.
     fn delete(&self, ns: &str, id: &BlobId) -> Result<bool, Error>;
 }
@@ -215,6 +235,19 @@ impl BlobWriter for FsWriter {
     }
 }
 
+/// Bytes available to unprivileged writers on the volume holding `path`.
+#[cfg(unix)]
+fn available_space(path: &Path) -> Result<u64, Error> {
+    let st = nix::sys::statvfs::statvfs(path).map_err(|e| Error::Io(io::Error::from(e)))?;
+    #[allow(clippy::unnecessary_cast)] // the field types differ between platforms
+    Ok((st.blocks_available() as u64).saturating_mul(st.fragment_size() as u64))
+}
+
+#[cfg(not(unix))]
+fn available_space(_path: &Path) -> Result<u64, Error> {
+    Ok(u64::MAX)
+}
+
 fn parse_hex_name(name: &str) -> Option<BlobId> {
     if name.len() == 64 { format!("b3{name}").parse().ok() } else { None }
 }
@@ -287,6 +320,45 @@ impl BlobBackend for FsBackend {
         }
         out.sort_by_key(|m| m.id);
         Ok(out)
+    }
+
+    fn list_page(
+        &self,
+        ns: &str,
+        after: Option<&BlobId>,
+        limit: usize,
+    ) -> Result<Vec<BlobMeta>, Error> {
+        validate_namespace(ns)?;
+        let dir = self.root.join("ns").join(ns);
+        let rd = match fs::read_dir(&dir) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e.into()),
+        };
+        // Names only (no metadata reads) to find the page, then stat just the page.
+        let mut ids = Vec::new();
+        for e in rd {
+            if let Some(id) = e?.file_name().to_str().and_then(parse_hex_name)
+                && after.is_none_or(|a| id > *a)
+            {
+                ids.push(id);
+            }
+        }
+        ids.sort();
+        let mut out = Vec::with_capacity(limit.min(ids.len()));
+        for id in ids {
+            if out.len() >= limit {
+                break;
+            }
+            if let Some(m) = self.stat(ns, &id)? {
+                out.push(m);
+            }
+        }
+        Ok(out)
+    }
+
+    fn available_space(&self) -> Result<Option<u64>, Error> {
+        available_space(&self.root).map(Some)
     }
 
     fn namespaces(&self) -> Result<Vec<String>, Error> {

@@ -22,7 +22,7 @@ use crate::backend::BlobMeta;
 use crate::challenge::ChallengeProof;
 use crate::error::Error;
 use crate::id::{BlobId, hex_encode, validate_namespace};
-use crate::server::{ErrorBody, PutResponse, now_ms};
+use crate::server::{ErrorBody, ListBody, PutResponse, now_ms};
 use crate::verify::{GROUP_BYTES, StreamVerifier};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -265,23 +265,30 @@ impl StoreClient {
         body: ReqBody,
         extra: &[(&'static str, String)],
     ) -> Result<Request<ReqBody>, Error> {
+        self.request_as(ep, method, path, digest, body, extra, self.opts.signer.as_deref())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn request_as(
+        &self,
+        ep: &Endpoint,
+        method: Method,
+        path: &str,
+        digest: Option<BlobId>,
+        body: ReqBody,
+        extra: &[(&'static str, String)],
+        signer: Option<&dyn RequestSigner>,
+    ) -> Result<Request<ReqBody>, Error> {
         let url = format!("{}{path}", ep.base);
         let mut b = Request::builder().method(method.clone()).uri(&url);
         if let Some(d) = digest {
             b = b.header(HDR_DIGEST, d.to_string());
         }
-        if let Some(signer) = &self.opts.signer {
+        if let Some(signer) = signer {
             let uri: hyper::Uri = url.parse().map_err(transport)?;
             let pq = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
             let d = digest.unwrap_or_else(|| BlobId::of(b""));
-            let h = sign_request(
-                signer.as_ref(),
-                method.as_str(),
-                pq,
-                &d,
-                now_ms() / 1000,
-                &self.nonce(),
-            );
+            let h = sign_request(signer, method.as_str(), pq, &d, now_ms() / 1000, &self.nonce());
             for (k, v) in h.to_headers() {
                 b = b.header(k, v);
             }
@@ -360,15 +367,35 @@ impl StoreClient {
     /// Uploads `data` to namespace `ns`; returns its id. Idempotent: retries and re-uploads of the
     /// same bytes give the same id (the server answers 201 or 200).
     pub async fn put(&self, ns: &str, data: impl Into<Bytes>) -> Result<BlobId, Error> {
+        self.put_signed_by(ns, data.into(), self.opts.signer.as_deref()).await
+    }
+
+    /// Like [`StoreClient::put`], signed by `signer` instead of the client's own signer (one client
+    /// shared by several accounts, e.g. the participants of an in-process devnet).
+    pub async fn put_as(
+        &self,
+        ns: &str,
+        data: impl Into<Bytes>,
+        signer: &dyn RequestSigner,
+    ) -> Result<BlobId, Error> {
+        self.put_signed_by(ns, data.into(), Some(signer)).await
+    }
+
+    async fn put_signed_by(
+        &self,
+        ns: &str,
+        data: Bytes,
+        signer: Option<&dyn RequestSigner>,
+    ) -> Result<BlobId, Error> {
         validate_namespace(ns)?;
-        let data: Bytes = data.into();
         let id = BlobId::of(&data);
         let path = format!("/blobs/{ns}");
         self.with_failover(|ep| {
             let data = data.clone();
             let path = path.clone();
             async move {
-                let req = self.request(&ep, Method::PUT, &path, Some(id), full(data), &[])?;
+                let req =
+                    self.request_as(&ep, Method::PUT, &path, Some(id), full(data), &[], signer)?;
                 self.finish_put(req, Some(id)).await
             }
         })
@@ -550,25 +577,48 @@ impl StoreClient {
         }
     }
 
-    /// Lists a namespace (from the first healthy replica).
+    /// Lists a whole namespace (from the first healthy replica), page by page.
     pub async fn list(&self, ns: &str) -> Result<Vec<BlobMeta>, Error> {
-        validate_namespace(ns)?;
-        #[derive(serde::Deserialize)]
-        struct ListBody {
-            blobs: Vec<BlobMeta>,
+        let mut out = Vec::new();
+        let mut after = None;
+        loop {
+            let (page, next) = self.list_page(ns, after.as_ref(), crate::MAX_LIST_LIMIT).await?;
+            out.extend(page);
+            match next {
+                Some(n) => after = Some(n),
+                None => return Ok(out),
+            }
         }
-        self.with_failover(|ep| async move {
-            let req = self.request(
-                &ep,
-                Method::GET,
-                &format!("/blobs/{ns}"),
-                None,
-                full(Bytes::new()),
-                &[],
-            )?;
-            let body =
-                self.send(req).await?.into_body().collect().await.map_err(transport)?.to_bytes();
-            Ok(serde_json::from_slice::<ListBody>(&body).map_err(transport)?.blobs)
+    }
+
+    /// One page of a namespace listing: up to `limit` blobs with ids after `after`, by id, and the
+    /// `after` of the next page (`None` on the last page).
+    pub async fn list_page(
+        &self,
+        ns: &str,
+        after: Option<&BlobId>,
+        limit: usize,
+    ) -> Result<(Vec<BlobMeta>, Option<BlobId>), Error> {
+        validate_namespace(ns)?;
+        let mut path = format!("/blobs/{ns}?limit={limit}");
+        if let Some(a) = after {
+            path.push_str(&format!("&after={a}"));
+        }
+        self.with_failover(|ep| {
+            let path = path.clone();
+            async move {
+                let req = self.request(&ep, Method::GET, &path, None, full(Bytes::new()), &[])?;
+                let body = self
+                    .send(req)
+                    .await?
+                    .into_body()
+                    .collect()
+                    .await
+                    .map_err(transport)?
+                    .to_bytes();
+                let b = serde_json::from_slice::<ListBody>(&body).map_err(transport)?;
+                Ok((b.blobs, b.next))
+            }
         })
         .await
     }

@@ -36,6 +36,10 @@ pub enum Error {
         /// The limit in bytes.
         limit: u64,
     },
+    /// The volume is (nearly) full: storing this would eat into the reserve kept free for the
+    /// node's database.
+    #[error("insufficient storage: {0}")]
+    InsufficientStorage(String),
     /// Sealing or opening failed (not a recipient, bad tag, malformed envelope).
     #[error("seal error: {0}")]
     Seal(String),

@@ -21,6 +21,7 @@ mod error;
 mod gc;
 mod id;
 mod limits;
+mod policy;
 mod seal;
 mod server;
 mod sig;
@@ -37,8 +38,10 @@ pub use error::Error;
 pub use gc::{GcReport, NoPins, PinSet, gc};
 pub use id::{BlobId, validate_namespace};
 pub use limits::{Quota, RateLimit};
+pub use policy::{Listable, WritePolicy};
 pub use seal::{SealPublicKey, SealSecretKey, open, seal};
 pub use server::{
-    NamespaceConfig, PutResponse, StoreConfig, StoreState, router, serve, serve_listener,
+    DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT, NamespaceConfig, PutResponse, StoreConfig, StoreState,
+    router, serve, serve_listener,
 };
 pub use verify::{CHUNK_GROUP_LOG, StreamVerifier, create_outboard, outboard_size, verify_blob};

@@ -3,8 +3,12 @@
 //! Format (all integers little-endian):
 //! `"CHSEAL1\0"` (8) ‖ n: u16 ‖ ephemeral X25519 public key (32) ‖ n × (recipient public key (32) ‖
 //! wrapped content key (32 + 16 tag)) ‖ ciphertext ‖ tag (16).
-//! Content key and ephemeral secret are derived from the caller's 32-byte seed with BLAKE3
-//! `derive_key`; the key-encryption key of recipient i is
+//! Content key and ephemeral secret are derived with BLAKE3 `derive_key` from the caller's 32-byte
+//! seed *and the BLAKE3 hash of the plaintext* (L5): a seed reused for two different plaintexts
+//! (a participant re-training after a crash in the same task and round) still gives two different
+//! keys, so the ChaCha20 keystream and the Poly1305 key never repeat; the same plaintext with the
+//! same seed still seals to the same envelope (restart-safe, same blob id). The key-encryption key
+//! of recipient i is
 //! `derive_key("chorus-store seal v1 kek", eph_pub ‖ recipient_pub ‖ X25519(eph, recipient))`.
 //! Content AEAD: ChaCha20-Poly1305, nonce = 0 (the content key is fresh per seal), AAD = the whole
 //! header. Key wrap: ChaCha20-Poly1305 under the KEK, nonce = 0, AAD = eph_pub ‖ recipient_pub.
@@ -57,8 +61,9 @@ fn aad2(a: &[u8; 32], b: &[u8; 32]) -> [u8; 64] {
     x
 }
 
-/// Seals `plaintext` so that any one of `recipients` can open it. `seed` must be 32 fresh random
-/// bytes from the caller (it determines the content key and the ephemeral key).
+/// Seals `plaintext` so that any one of `recipients` can open it. `seed` should be 32 secret bytes
+/// from the caller; together with the plaintext's hash it determines the content key and the
+/// ephemeral key (so one seed may seal several different plaintexts without key reuse).
 pub fn seal(
     plaintext: &[u8],
     recipients: &[SealPublicKey],
@@ -67,8 +72,11 @@ pub fn seal(
     if recipients.is_empty() || recipients.len() > u16::MAX as usize {
         return Err(Error::Seal("need 1..=65535 recipients".into()));
     }
-    let content_key = blake3::derive_key("chorus-store seal v1 content key", seed);
-    let eph = StaticSecret::from(blake3::derive_key("chorus-store seal v1 ephemeral", seed));
+    let mut ikm = [0u8; 64];
+    ikm[..32].copy_from_slice(seed);
+    ikm[32..].copy_from_slice(blake3::hash(plaintext).as_bytes());
+    let content_key = blake3::derive_key("chorus-store seal v2 content key", &ikm);
+    let eph = StaticSecret::from(blake3::derive_key("chorus-store seal v2 ephemeral", &ikm));
     let eph_pub = PublicKey::from(&eph).to_bytes();
     let mut out = Vec::with_capacity(42 + recipients.len() * ENTRY + plaintext.len() + 16);
     out.extend_from_slice(MAGIC);
@@ -151,5 +159,24 @@ mod tests {
             assert!(open(&t, &sk(1)).is_err(), "byte {i}");
         }
         assert!(seal(b"x", &[], &[1; 32]).is_err());
+    }
+
+    #[test]
+    fn one_seed_sealing_two_different_plaintexts_uses_two_keys_and_nonces() {
+        // L5: a participant that re-trains after a crash seals a second, different update with
+        // the seed of the same (task, round).
+        let pubs = [sk(1).public()];
+        let a = seal(b"first update", &pubs, &[7; 32]).unwrap();
+        let b = seal(b"other update", &pubs, &[7; 32]).unwrap();
+        // different ephemeral keys (bytes 10..42) and different wrapped content keys
+        assert_ne!(a[10..42], b[10..42]);
+        assert_ne!(a[74..122], b[74..122]);
+        // the keystreams differ: XOR of the ciphertexts is not the XOR of the plaintexts
+        let (ca, cb) = (&a[122..122 + 12], &b[122..122 + 12]);
+        let x: Vec<u8> = ca.iter().zip(cb).map(|(p, q)| p ^ q).collect();
+        let y: Vec<u8> = b"first update".iter().zip(b"other update").map(|(p, q)| p ^ q).collect();
+        assert_ne!(x, y);
+        assert_eq!(open(&a, &sk(1)).unwrap(), b"first update");
+        assert_eq!(open(&b, &sk(1)).unwrap(), b"other update");
     }
 }

@@ -2,14 +2,14 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, OriginalUri, Path, Query, Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{Extensions, HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -19,6 +19,7 @@ use chorus_types::Address;
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio::time::Instant;
 
 use crate::auth::{self, AuthError, HDR_DIGEST, NonceCache, Verified};
 use crate::backend::{BlobBackend, BlobData, BlobMeta, BlobWriter, FsBackend, MemBackend};
@@ -26,16 +27,19 @@ use crate::challenge::{self, ChallengeProof};
 use crate::error::Error;
 use crate::gc::{self, GcReport, PinSet};
 use crate::id::{BlobId, hex_decode, validate_namespace};
-use crate::limits::{Quota, RateLimit, RateLimiter, Usage};
+use crate::limits::{KeyedLimiter, Principal, Quota, RateLimit, UploadSlots, Usage};
+use crate::policy::{Listable, WritePolicy};
 
 /// Access rules of one namespace.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct NamespaceConfig {
     /// Namespace name (`[a-z0-9][a-z0-9_-]{0,63}`).
     pub name: String,
-    /// Anyone may read (GET/HEAD/list) without a signature.
+    /// Anyone may read (GET/HEAD, and list when [`NamespaceConfig::listable`] is `Public`)
+    /// without a signature.
     pub public_read: bool,
-    /// Anyone may upload without a signature.
+    /// Anyone may upload without a signature (charged to the client IP's quota). For standalone
+    /// stores and tests; a validator node never sets it.
     pub public_write: bool,
     /// The owner: may read and write.
     pub owner: Option<Address>,
@@ -45,10 +49,16 @@ pub struct NamespaceConfig {
     /// Accounts allowed to write (and read).
     #[serde(default)]
     pub writers: Vec<Address>,
+    /// Signers not in the ACL are judged by the store's [`WritePolicy`] (no policy: refused).
+    #[serde(default)]
+    pub policy_write: bool,
+    /// Who may list the namespace.
+    #[serde(default)]
+    pub listable: Listable,
 }
 
 impl NamespaceConfig {
-    /// A namespace anyone can read and write.
+    /// A namespace anyone can read, list and write (standalone stores and tests only).
     pub fn public(name: &str) -> Self {
         Self {
             name: name.into(),
@@ -57,10 +67,13 @@ impl NamespaceConfig {
             owner: None,
             readers: vec![],
             writers: vec![],
+            policy_write: false,
+            listable: Listable::Public,
         }
     }
 
-    /// A private namespace: only `owner` (plus readers/writers added later) with signed requests.
+    /// A private namespace: only `owner` (plus readers/writers added later) with signed requests;
+    /// listable by its writers.
     pub fn private(name: &str, owner: Address) -> Self {
         Self {
             name: name.into(),
@@ -69,6 +82,23 @@ impl NamespaceConfig {
             owner: Some(owner),
             readers: vec![],
             writers: vec![],
+            policy_write: false,
+            listable: Listable::Writers,
+        }
+    }
+
+    /// A namespace anyone may read by id, whose writers (and, for [`Listable::Writers`], listers)
+    /// are decided by the store's [`WritePolicy`]: what a validator node mounts.
+    pub fn policy(name: &str, listable: Listable) -> Self {
+        Self {
+            name: name.into(),
+            public_read: true,
+            public_write: false,
+            owner: None,
+            readers: vec![],
+            writers: vec![],
+            policy_write: true,
+            listable,
         }
     }
 
@@ -92,10 +122,33 @@ pub struct StoreConfig {
     pub max_blob_size: u64,
     /// Allowed clock skew of signed requests, in seconds.
     pub max_skew_secs: u64,
-    /// Per-account quota for signed uploads.
+    /// Most (signer, nonce) pairs remembered within the skew window; beyond it signed requests
+    /// are refused with 503 until entries expire.
+    pub max_nonces: usize,
+    /// Per-account quota, charged for every signed upload.
     pub quota: Quota,
-    /// Per-IP token bucket; `None` disables rate limiting.
+    /// Per-client-IP quota, charged for unsigned uploads (where a namespace allows them).
+    pub ip_quota: Quota,
+    /// Requests per client IP; `None` disables.
     pub rate_limit: Option<RateLimit>,
+    /// Signed requests per signing account; `None` disables.
+    pub account_rate_limit: Option<RateLimit>,
+    /// Uploads refused (507) when they would leave less than this many bytes free on the
+    /// backend's volume (the node's chain database shares it).
+    pub min_free_bytes: u64,
+    /// Uploads in progress at once (503 beyond).
+    pub max_uploads: usize,
+    /// Uploads in progress at once from one client IP (429 beyond).
+    pub max_uploads_per_ip: usize,
+    /// An upload whose next body bytes take longer than this is cut off (408), in milliseconds.
+    pub upload_idle_timeout_ms: u64,
+    /// After [`StoreConfig::upload_grace_ms`], an upload must average at least this many bytes
+    /// per second or it is cut off (408).
+    pub upload_min_bytes_per_sec: u64,
+    /// Time an upload may take before the minimum rate applies, in milliseconds.
+    pub upload_grace_ms: u64,
+    /// Limit for every request except uploads (which have the limits above), in milliseconds.
+    pub request_timeout_ms: u64,
     /// Configured namespaces (unknown namespaces answer 404).
     pub namespaces: Vec<NamespaceConfig>,
     /// Unpinned blobs older than this are removed by GC; `None` keeps them forever.
@@ -109,25 +162,43 @@ impl Default for StoreConfig {
             data_dir: None,
             max_blob_size: 1 << 30,
             max_skew_secs: 300,
+            max_nonces: 65_536,
             quota: Quota::default(),
+            ip_quota: Quota::default(),
             rate_limit: Some(RateLimit { per_sec: 200.0, burst: 400.0 }),
+            account_rate_limit: Some(RateLimit { per_sec: 50.0, burst: 200.0 }),
+            min_free_bytes: 1 << 30,
+            max_uploads: 256,
+            max_uploads_per_ip: 32,
+            upload_idle_timeout_ms: 10_000,
+            upload_min_bytes_per_sec: 4096,
+            upload_grace_ms: 10_000,
+            request_timeout_ms: 30_000,
             namespaces: vec![NamespaceConfig::public("public")],
             ttl_secs: Some(7 * 24 * 3600),
         }
     }
 }
 
+/// Largest page of `GET /blobs/{ns}`.
+pub const MAX_LIST_LIMIT: usize = 1000;
+/// Page size of `GET /blobs/{ns}` without `limit`.
+pub const DEFAULT_LIST_LIMIT: usize = 100;
+
 struct Inner {
     backend: Arc<dyn BlobBackend>,
     config: StoreConfig,
     namespaces: RwLock<HashMap<String, NamespaceConfig>>,
+    policy: RwLock<Option<Arc<dyn WritePolicy>>>,
     nonces: NonceCache,
-    rate: RateLimiter,
+    ip_rate: KeyedLimiter<IpAddr>,
+    account_rate: KeyedLimiter<Address>,
+    uploads: UploadSlots,
     usage: Usage,
     in_flight: Mutex<HashMap<(String, BlobId), usize>>,
 }
 
-/// Shared server state: backend, configuration, nonce cache, rate limiter, quotas. Cheap to clone.
+/// Shared server state: backend, configuration, nonce cache, rate limiters, quotas. Cheap to clone.
 #[derive(Clone)]
 pub struct StoreState {
     inner: Arc<Inner>,
@@ -166,6 +237,18 @@ impl Drop for InFlight {
     }
 }
 
+/// Holds one upload slot of a client IP while alive.
+struct UploadSlot {
+    state: StoreState,
+    ip: IpAddr,
+}
+
+impl Drop for UploadSlot {
+    fn drop(&mut self) {
+        self.state.inner.uploads.release(self.ip);
+    }
+}
+
 impl StoreState {
     /// Builds the state; charges existing blobs to their owners' quotas.
     pub fn new(backend: impl BlobBackend, config: StoreConfig) -> Result<Self, Error> {
@@ -178,7 +261,7 @@ impl StoreState {
         for ns in backend.namespaces()? {
             for m in backend.list(&ns)? {
                 if let Some(o) = m.owner {
-                    usage.add(o, m.size);
+                    usage.add(Principal::Account(o), m.size);
                 }
             }
         }
@@ -190,14 +273,22 @@ impl StoreState {
         Ok(Self {
             inner: Arc::new(Inner {
                 backend,
-                rate: RateLimiter::new(config.rate_limit),
+                ip_rate: KeyedLimiter::new(config.rate_limit),
+                account_rate: KeyedLimiter::new(config.account_rate_limit),
+                uploads: UploadSlots::new(config.max_uploads, config.max_uploads_per_ip),
+                nonces: NonceCache::new(config.max_nonces, unix_now()),
                 config,
                 namespaces: RwLock::new(namespaces),
-                nonces: NonceCache::default(),
+                policy: RwLock::new(None),
                 usage,
                 in_flight: Mutex::new(HashMap::new()),
             }),
         })
+    }
+
+    /// Installs the authorisation hook consulted for namespaces with `policy_write`.
+    pub fn set_policy(&self, policy: Arc<dyn WritePolicy>) {
+        *self.inner.policy.write().unwrap_or_else(|p| p.into_inner()) = Some(policy);
     }
 
     /// The backend.
@@ -220,12 +311,16 @@ impl StoreState {
 
     /// Bytes and objects currently charged to `account`.
     pub fn usage(&self, account: &Address) -> (u64, u64) {
-        self.inner.usage.get(account)
+        self.inner.usage.get(&Principal::Account(*account))
     }
 
     fn namespace(&self, ns: &str) -> Option<NamespaceConfig> {
         let m = self.inner.namespaces.read().unwrap_or_else(|p| p.into_inner());
         m.get(ns).cloned()
+    }
+
+    fn policy(&self) -> Option<Arc<dyn WritePolicy>> {
+        self.inner.policy.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     fn in_flight(&self, ns: &str, id: BlobId) -> InFlight {
@@ -240,7 +335,8 @@ impl StoreState {
         m.contains_key(&(ns.to_string(), *id))
     }
 
-    /// Stores `data` in-process (no HTTP, no ACL): for a node that embeds the store.
+    /// Stores `data` in-process (no HTTP, no ACL, no quota): for a node that embeds the store.
+    /// Still refuses to eat into the free-space reserve.
     pub async fn put_bytes(
         &self,
         ns: &str,
@@ -250,14 +346,22 @@ impl StoreState {
         validate_namespace(ns)?;
         let backend = self.inner.backend.clone();
         let ns2 = ns.to_string();
+        let reserve = self.inner.config.min_free_bytes;
         let (writer, id) = blocking(move || {
+            check_space(backend.as_ref(), data.len() as u64, reserve)?;
             let mut w = backend.begin_write(&ns2)?;
             w.write(&data)?;
             let id = w.finish()?;
             Ok((w, id))
         })
         .await?;
-        self.commit(ns, writer, id, owner, true).await
+        let res = self.commit(ns, writer, id, owner).await?;
+        if res.created
+            && let Some(o) = owner
+        {
+            self.inner.usage.add(Principal::Account(o), res.size);
+        }
+        Ok(res)
     }
 
     async fn commit(
@@ -266,18 +370,11 @@ impl StoreState {
         writer: Box<dyn BlobWriter>,
         id: BlobId,
         owner: Option<Address>,
-        charge: bool,
     ) -> Result<PutResponse, Error> {
         let size = writer.written();
         let _guard = self.in_flight(ns, id);
         let meta = BlobMeta { id, size, created_ms: now_ms(), owner };
         let created = blocking(move || writer.commit(&meta)).await?;
-        if created
-            && charge
-            && let Some(o) = owner
-        {
-            self.inner.usage.add(o, size);
-        }
         Ok(PutResponse { id, size, created })
     }
 
@@ -287,8 +384,8 @@ impl StoreState {
         let skip = |ns: &str, id: &BlobId| self.is_in_flight(ns, id);
         let report = gc::gc(self.inner.backend.as_ref(), pins, ttl * 1000, now_ms, &skip)?;
         for m in &report.removed_metas {
-            if let Some(o) = &m.owner {
-                self.inner.usage.remove(o, m.size);
+            if let Some(o) = m.owner {
+                self.inner.usage.remove(&Principal::Account(o), m.size);
             }
         }
         Ok(report)
@@ -309,6 +406,19 @@ impl StoreState {
             BlobData::File(f) => challenge::challenge(id, &f, &ob, seed, count),
         }
     }
+}
+
+/// Refuses (507) when writing `incoming` more bytes would leave less than `reserve` free.
+fn check_space(backend: &dyn BlobBackend, incoming: u64, reserve: u64) -> Result<(), Error> {
+    if let Some(avail) = backend.available_space()?
+        && avail < incoming.saturating_add(reserve)
+    {
+        return Err(Error::InsufficientStorage(format!(
+            "{avail} bytes free on the store's volume; {incoming} more would leave less than \
+             the {reserve}-byte reserve"
+        )));
+    }
+    Ok(())
 }
 
 async fn blocking<T: Send + 'static>(
@@ -355,10 +465,16 @@ impl From<Error> for ApiError {
             Error::NotFound(_) => StatusCode::NOT_FOUND,
             Error::DigestMismatch { .. } => StatusCode::CONFLICT,
             Error::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::InsufficientStorage(_) => StatusCode::INSUFFICIENT_STORAGE,
+            Error::Io(io) if io.kind() == std::io::ErrorKind::StorageFull => {
+                StatusCode::INSUFFICIENT_STORAGE
+            }
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         if status == StatusCode::INTERNAL_SERVER_ERROR {
             tracing::error!(error = %e, "store request failed");
+        } else if status == StatusCode::INSUFFICIENT_STORAGE {
+            tracing::warn!(error = %e, "store refused an upload: volume full");
         }
         Self::new(status, e.to_string())
     }
@@ -366,7 +482,11 @@ impl From<Error> for ApiError {
 
 impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, e.to_string())
+        let status = match e {
+            AuthError::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::UNAUTHORIZED,
+        };
+        Self::new(status, e.to_string())
     }
 }
 
@@ -375,9 +495,10 @@ impl From<AuthError> for ApiError {
 
 /// The store's routes (mount with `Router::nest("/store", router(state))` inside a node).
 ///
-/// For per-IP rate limiting the server must be run with
+/// Per-IP limits need the server to run with
 /// `into_make_service_with_connect_info::<SocketAddr>()` (as [`serve`] does); without it all
-/// peers share one bucket.
+/// peers count as `0.0.0.0`. Every request except uploads is limited to
+/// [`StoreConfig::request_timeout_ms`]; uploads have their own idle timeout and minimum rate.
 pub fn router(state: StoreState) -> Router {
     Router::new()
         .route("/health", get(|| async { "ok" }))
@@ -385,6 +506,7 @@ pub fn router(state: StoreState) -> Router {
         .route("/blobs/{ns}/{id}", get(get_blob))
         .route("/blobs/{ns}/{id}/outboard", get(get_outboard))
         .route("/blobs/{ns}/{id}/challenge", get(get_challenge))
+        .layer(middleware::from_fn_with_state(state.clone(), deadline))
         .layer(middleware::from_fn_with_state(state.clone(), rate_limit))
         .with_state(state)
 }
@@ -411,31 +533,62 @@ pub async fn serve_listener(
     Ok(())
 }
 
+fn peer_ip(ext: &Extensions) -> IpAddr {
+    ext.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()).unwrap_or(IpAddr::from([0, 0, 0, 0]))
+}
+
 async fn rate_limit(State(state): State<StoreState>, req: Request, next: Next) -> Response {
-    let ip = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip())
-        .unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
-    if !state.inner.rate.allow(ip, Instant::now()) {
-        return ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate limit exceeded").into_response();
+    let ip = peer_ip(req.extensions());
+    if !state.inner.ip_rate.allow(&ip) {
+        return ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("rate limit exceeded for {ip}"),
+        )
+        .into_response();
     }
     next.run(req).await
+}
+
+/// Limits every request but uploads to the configured request timeout (408).
+async fn deadline(State(state): State<StoreState>, req: Request, next: Next) -> Response {
+    if req.method() == Method::PUT {
+        return next.run(req).await;
+    }
+    let limit = Duration::from_millis(state.inner.config.request_timeout_ms);
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(r) => r,
+        Err(_) => ApiError::new(StatusCode::REQUEST_TIMEOUT, "request timed out").into_response(),
+    }
 }
 
 fn unix_now() -> u64 {
     now_ms() / 1000
 }
 
-/// Looks up the namespace and checks the signature; returns the namespace and the signer.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Read,
+    List,
+    Write,
+}
+
+/// What [`authorize`] established.
+struct Access {
+    verified: Option<Verified>,
+    /// Who an upload is charged to.
+    principal: Principal,
+}
+
+/// Looks up the namespace, checks the signature, the signer's rate and the access rules of `op`.
 fn authorize(
     state: &StoreState,
     ns: &str,
     method: &str,
     uri: &OriginalUri,
     headers: &HeaderMap,
-    write: bool,
-) -> Result<(NamespaceConfig, Option<Verified>), ApiError> {
+    peer: IpAddr,
+    op: Op,
+) -> Result<Access, ApiError> {
     validate_namespace(ns)?;
     let cfg = state
         .namespace(ns)
@@ -449,48 +602,132 @@ fn authorize(
         state.inner.config.max_skew_secs,
         &state.inner.nonces,
     )?;
-    let open = if write { cfg.public_write } else { cfg.public_read };
-    if !open {
-        match &verified {
-            None => {
-                return Err(ApiError::new(StatusCode::UNAUTHORIZED, "signature required"));
-            }
-            Some(v) => {
-                let ok = if write { cfg.may_write(&v.address) } else { cfg.may_read(&v.address) };
+    if let Some(v) = &verified
+        && !state.inner.account_rate.allow(&v.address)
+    {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("rate limit exceeded for account {}", v.address),
+        ));
+    }
+    let forbidden = |m: String| ApiError::new(StatusCode::FORBIDDEN, m);
+    let policy =
+        || state.policy().ok_or_else(|| "no authorisation policy is installed".to_string());
+    let policy_allows_write = |a: &Address| -> Result<(), String> {
+        if cfg.policy_write { policy()?.may_write(a, ns) } else { Err("not a writer".into()) }
+    };
+    match op {
+        Op::Read | Op::List => {
+            if !cfg.public_read {
+                let Some(v) = &verified else {
+                    return Err(ApiError::new(StatusCode::UNAUTHORIZED, "signature required"));
+                };
+                let ok = cfg.may_read(&v.address)
+                    || (cfg.policy_write
+                        && policy().and_then(|p| p.may_list(&v.address, ns)).is_ok());
                 if !ok {
-                    return Err(ApiError::new(
-                        StatusCode::FORBIDDEN,
-                        format!(
-                            "{} may not {} {ns}",
-                            v.address,
-                            if write { "write" } else { "read" }
-                        ),
-                    ));
+                    return Err(forbidden(format!("{} may not read {ns}", v.address)));
+                }
+            }
+            if op == Op::List {
+                match cfg.listable {
+                    Listable::Public => {}
+                    Listable::Nobody => {
+                        return Err(forbidden(format!("namespace {ns} is not listable")));
+                    }
+                    Listable::Writers => {
+                        let Some(v) = &verified else {
+                            return Err(ApiError::new(
+                                StatusCode::UNAUTHORIZED,
+                                format!("listing {ns} requires a signed request"),
+                            ));
+                        };
+                        if !cfg.may_write(&v.address) {
+                            let r = if cfg.policy_write {
+                                policy().and_then(|p| p.may_list(&v.address, ns))
+                            } else {
+                                Err("not a writer".into())
+                            };
+                            r.map_err(|why| {
+                                forbidden(format!("{} may not list {ns}: {why}", v.address))
+                            })?;
+                        }
+                    }
                 }
             }
         }
+        Op::Write => match &verified {
+            Some(v) => {
+                if !(cfg.public_write || cfg.may_write(&v.address)) {
+                    policy_allows_write(&v.address).map_err(|why| {
+                        forbidden(format!("{} may not write {ns}: {why}", v.address))
+                    })?;
+                }
+            }
+            None => {
+                if !cfg.public_write {
+                    let r = if cfg.policy_write {
+                        policy().and_then(|p| p.may_write_unsigned(peer, ns))
+                    } else {
+                        Err("signature required".into())
+                    };
+                    r.map_err(|why| {
+                        ApiError::new(
+                            StatusCode::UNAUTHORIZED,
+                            format!("unsigned upload to {ns} refused: {why}"),
+                        )
+                    })?;
+                }
+            }
+        },
     }
-    Ok((cfg, verified))
+    let principal = match &verified {
+        Some(v) => Principal::Account(v.address),
+        None => Principal::Ip(peer),
+    };
+    Ok(Access { verified, principal })
 }
 
+/// Bytes buffered in memory before they are handed to the (blocking) writer.
 const BATCH: usize = 1 << 20;
 
-type WriteResult = Result<Option<(Box<dyn BlobWriter>, BlobId)>, Error>;
-
-enum WriteMsg {
-    Data(Bytes),
-    Finish,
+/// Appends `data` to the upload, starting the writer on the first batch. Runs on a blocking
+/// thread only for the duration of the write (never while waiting for the client), after checking
+/// that the volume keeps its free-space reserve.
+async fn write_batch(
+    backend: Arc<dyn BlobBackend>,
+    ns: String,
+    writer: Option<Box<dyn BlobWriter>>,
+    data: Bytes,
+    reserve: u64,
+    finish: bool,
+) -> Result<(Box<dyn BlobWriter>, Option<BlobId>), Error> {
+    blocking(move || {
+        check_space(backend.as_ref(), data.len() as u64, reserve)?;
+        let mut w = match writer {
+            Some(w) => w,
+            None => backend.begin_write(&ns)?,
+        };
+        if !data.is_empty() {
+            w.write(&data)?;
+        }
+        let id = if finish { Some(w.finish()?) } else { None };
+        Ok((w, id))
+    })
+    .await
 }
 
 async fn put_blob(
     State(state): State<StoreState>,
     Path(ns): Path<String>,
     uri: OriginalUri,
+    ext: Extensions,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let (_cfg, verified) = authorize(&state, &ns, "PUT", &uri, &headers, true)?;
-    let declared: Option<BlobId> = match &verified {
+    let peer = peer_ip(&ext);
+    let access = authorize(&state, &ns, "PUT", &uri, &headers, peer, Op::Write)?;
+    let declared: Option<BlobId> = match &access.verified {
         Some(v) => Some(v.digest),
         None => match headers.get(HDR_DIGEST) {
             Some(h) => Some(
@@ -502,120 +739,187 @@ async fn put_blob(
             None => None,
         },
     };
-    let owner = verified.as_ref().map(|v| v.address);
+    let principal = access.principal;
     let cfgs = &state.inner.config;
+    let quota = match principal {
+        Principal::Account(_) => cfgs.quota,
+        Principal::Ip(_) => cfgs.ip_quota,
+    };
     let limit = cfgs.max_blob_size;
+    let reserve = cfgs.min_free_bytes;
     // re-uploading a blob the namespace already holds is idempotent and charges nothing
     let exists = |id: &BlobId| matches!(state.inner.backend.stat(&ns, id), Ok(Some(_)));
     let already = declared.as_ref().is_some_and(exists);
-    let quota_left = owner.filter(|_| !already).map(|o| {
-        let (b, n) = state.inner.usage.get(&o);
-        if n >= cfgs.quota.max_objects { 0 } else { cfgs.quota.max_bytes.saturating_sub(b) }
-    });
-    let quota_err = || ApiError::new(StatusCode::FORBIDDEN, "quota exceeded");
+    let quota_left = if already {
+        u64::MAX
+    } else {
+        let (b, n) = state.inner.usage.get(&principal);
+        if n >= quota.max_objects { 0 } else { quota.max_bytes.saturating_sub(b) }
+    };
+    let quota_err = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "quota exceeded for {principal}: at most {} bytes in {} blobs",
+                quota.max_bytes, quota.max_objects
+            ),
+        )
+    };
     let too_large =
         || ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("blob exceeds {limit} bytes"));
-    if let Some(len) = headers
+    let declared_len = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .and_then(|s| s.parse::<u64>().ok())
-    {
+        .and_then(|s| s.parse::<u64>().ok());
+    if let Some(len) = declared_len {
         if len > limit {
             return Err(too_large());
         }
-        if quota_left.is_some_and(|q| len > q) {
+        if len > quota_left {
             return Err(quota_err());
         }
     }
-    if quota_left == Some(0) {
+    if quota_left == 0 {
         return Err(quota_err());
     }
-
-    // The writer lives on a blocking thread; the channel closing without `Finish` (error, limit,
-    // client gone, handler dropped) aborts it, which removes the temp file.
-    let backend = state.inner.backend.clone();
-    let writer = backend.begin_write(&ns)?;
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<WriteMsg>(8);
-    let task = tokio::task::spawn_blocking(move || -> WriteResult {
-        let mut writer = writer;
-        while let Some(msg) = rx.blocking_recv() {
-            match msg {
-                WriteMsg::Data(b) => writer.write(&b)?,
-                WriteMsg::Finish => {
-                    let id = writer.finish()?;
-                    return Ok(Some((writer, id)));
-                }
-            }
+    {
+        let backend = state.inner.backend.clone();
+        let incoming = declared_len.unwrap_or(0);
+        blocking(move || check_space(backend.as_ref(), incoming, reserve)).await?;
+    }
+    let _slot = match state.inner.uploads.acquire(peer) {
+        Ok(()) => UploadSlot { state: state.clone(), ip: peer },
+        Err(true) => {
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too many uploads in progress; retry later",
+            ));
         }
-        Ok(None)
-    });
+        Err(false) => {
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!("too many concurrent uploads from {peer}"),
+            ));
+        }
+    };
 
+    // Body bytes are gathered asynchronously; a blocking thread is used only while a full batch
+    // is written. Dropping the writer (error, limit, timeout, client gone) removes its temp file.
+    let idle = Duration::from_millis(cfgs.upload_idle_timeout_ms.max(1));
+    let grace = Duration::from_millis(cfgs.upload_grace_ms);
+    let min_rate = cfgs.upload_min_bytes_per_sec;
+    let started = Instant::now();
+    let backend = state.inner.backend.clone();
+    let mut writer: Option<Box<dyn BlobWriter>> = None;
     let mut total: u64 = 0;
-    let mut buf = BytesMut::with_capacity(BATCH);
+    let mut buf = BytesMut::new();
     let mut stream = body.into_data_stream();
-    let write_failed = || ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "upload writer failed");
-    while let Some(chunk) = stream.next().await {
+    loop {
+        // The next bytes must come within the idle timeout, and soon enough to keep the average
+        // rate above the minimum once the grace period is over.
+        let mut until = Instant::now() + idle;
+        if min_rate > 0 {
+            let need = Duration::from_secs_f64((total + 1) as f64 / min_rate as f64);
+            until = until.min(started + grace + need);
+        }
+        let next = match tokio::time::timeout_at(until, stream.next()).await {
+            Ok(n) => n,
+            Err(_) => {
+                return Err(ApiError::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    format!(
+                        "upload too slow: {total} bytes in {:.1} s (at least {min_rate} bytes/s \
+                         after {} s, and no pause over {} s)",
+                        started.elapsed().as_secs_f64(),
+                        grace.as_secs(),
+                        idle.as_secs_f64()
+                    ),
+                ));
+            }
+        };
+        let Some(chunk) = next else { break };
         let chunk =
             chunk.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("body: {e}")))?;
         total += chunk.len() as u64;
         if total > limit {
             return Err(too_large());
         }
-        if quota_left.is_some_and(|q| total > q) {
+        if total > quota_left {
             return Err(quota_err());
         }
         buf.extend_from_slice(&chunk);
         if buf.len() >= BATCH {
             let b = buf.split().freeze();
-            tx.send(WriteMsg::Data(b)).await.map_err(|_| write_failed())?;
+            let (w, _) =
+                write_batch(backend.clone(), ns.clone(), writer.take(), b, reserve, false).await?;
+            writer = Some(w);
         }
     }
-    if !buf.is_empty() {
-        tx.send(WriteMsg::Data(buf.freeze())).await.map_err(|_| write_failed())?;
-    }
-    tx.send(WriteMsg::Finish).await.map_err(|_| write_failed())?;
-    let (writer, id) = task.await.map_err(|_| write_failed())??.ok_or_else(write_failed)?;
+    let (writer, id) =
+        write_batch(backend.clone(), ns.clone(), writer.take(), buf.freeze(), reserve, true)
+            .await?;
+    let id = id.ok_or_else(|| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "no blob id"))?;
     if let Some(d) = declared
         && d != id
     {
         return Err(Error::DigestMismatch { declared: d, actual: id }.into());
     }
     let size = writer.written();
-    let owner = owner.filter(|_| !exists(&id));
-    if let Some(o) = owner
-        && !state.inner.usage.try_add(o, size, &cfgs.quota)
-    {
+    let charge = !exists(&id);
+    if charge && !state.inner.usage.try_add(principal, size, &quota) {
         return Err(quota_err());
     }
-    let res = state.commit(&ns, writer, id, owner, false).await;
-    if let Some(o) = owner
-        && !matches!(res, Ok(PutResponse { created: true, .. }))
-    {
+    let owner = match principal {
+        Principal::Account(a) => Some(a),
+        Principal::Ip(_) => None,
+    };
+    let res = state.commit(&ns, writer, id, owner.filter(|_| charge)).await;
+    if charge && !matches!(res, Ok(PutResponse { created: true, .. })) {
         // quota was reserved above; release it unless this request created the blob
-        state.inner.usage.remove(&o, size);
+        state.inner.usage.remove(&principal, size);
     }
     let res = res?;
     let status = if res.created { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(res)).into_response())
 }
 
+/// Query of `GET /blobs/{ns}`.
+#[derive(Deserialize)]
+struct ListQuery {
+    after: Option<String>,
+    limit: Option<usize>,
+}
+
+/// Body of `GET /blobs/{ns}`: one page, by id.
 #[derive(Serialize, Deserialize)]
-struct ListBody {
-    namespace: String,
-    blobs: Vec<BlobMeta>,
+pub(crate) struct ListBody {
+    pub(crate) namespace: String,
+    pub(crate) blobs: Vec<BlobMeta>,
+    /// Pass as `after` for the next page; absent on the last page.
+    #[serde(default)]
+    pub(crate) next: Option<BlobId>,
 }
 
 async fn list_blobs(
     State(state): State<StoreState>,
     Path(ns): Path<String>,
+    Query(q): Query<ListQuery>,
     uri: OriginalUri,
+    ext: Extensions,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    authorize(&state, &ns, "GET", &uri, &headers, false)?;
+    authorize(&state, &ns, "GET", &uri, &headers, peer_ip(&ext), Op::List)?;
+    let after = q.after.as_deref().map(parse_id).transpose()?;
+    let limit = match q.limit {
+        Some(0) => return Err(ApiError::new(StatusCode::BAD_REQUEST, "limit must be ≥ 1")),
+        Some(n) => n.min(MAX_LIST_LIMIT),
+        None => DEFAULT_LIST_LIMIT,
+    };
     let backend = state.inner.backend.clone();
     let ns2 = ns.clone();
-    let blobs = blocking(move || backend.list(&ns2)).await?;
-    Ok(Json(ListBody { namespace: ns, blobs }).into_response())
+    let blobs = blocking(move || backend.list_page(&ns2, after.as_ref(), limit)).await?;
+    let next = if blobs.len() == limit { blobs.last().map(|m| m.id) } else { None };
+    Ok(Json(ListBody { namespace: ns, blobs, next }).into_response())
 }
 
 fn parse_id(id: &str) -> Result<BlobId, ApiError> {
@@ -654,10 +958,11 @@ async fn get_blob(
     Path((ns, id)): Path<(String, String)>,
     method: Method,
     uri: OriginalUri,
+    ext: Extensions,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let m = if method == Method::HEAD { "HEAD" } else { "GET" };
-    authorize(&state, &ns, m, &uri, &headers, false)?;
+    authorize(&state, &ns, m, &uri, &headers, peer_ip(&ext), Op::Read)?;
     let id = parse_id(&id)?;
     let not_found = || ApiError::new(StatusCode::NOT_FOUND, format!("no blob {id} in {ns}"));
     let backend = state.inner.backend.clone();
@@ -736,9 +1041,10 @@ async fn get_outboard(
     State(state): State<StoreState>,
     Path((ns, id)): Path<(String, String)>,
     uri: OriginalUri,
+    ext: Extensions,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    authorize(&state, &ns, "GET", &uri, &headers, false)?;
+    authorize(&state, &ns, "GET", &uri, &headers, peer_ip(&ext), Op::Read)?;
     let id = parse_id(&id)?;
     let backend = state.inner.backend.clone();
     let ns2 = ns.clone();
@@ -762,9 +1068,10 @@ async fn get_challenge(
     Path((ns, id)): Path<(String, String)>,
     Query(q): Query<ChallengeQuery>,
     uri: OriginalUri,
+    ext: Extensions,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    authorize(&state, &ns, "GET", &uri, &headers, false)?;
+    authorize(&state, &ns, "GET", &uri, &headers, peer_ip(&ext), Op::Read)?;
     let id = parse_id(&id)?;
     let seed: [u8; 32] = hex_decode(&q.seed, false)
         .and_then(|v| v.try_into().ok())

@@ -11,13 +11,13 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
 
-const CHAIN: u64 = 99;
+pub(crate) const CHAIN: u64 = 99;
 
-struct Net {
-    svc: NodeServices,
-    validator: ConsensusKey,
-    alice: AccountKey,
-    bob: Address,
+pub(crate) struct Net {
+    pub(crate) svc: NodeServices,
+    pub(crate) validator: ConsensusKey,
+    pub(crate) alice: AccountKey,
+    pub(crate) bob: Address,
     _dir: tempfile::TempDir,
 }
 
@@ -25,7 +25,7 @@ async fn start() -> Net {
     start_with(NodeConfig::default()).await
 }
 
-async fn start_with(mut config: NodeConfig) -> Net {
+pub(crate) async fn start_with(mut config: NodeConfig) -> Net {
     let dir = tempfile::tempdir().unwrap();
     let validator = ConsensusKey::from_seed(b"validator");
     let alice = AccountKey::from_seed(b"alice");
@@ -50,7 +50,7 @@ async fn start_with(mut config: NodeConfig) -> Net {
 
 impl Net {
     /// Produces and commits one block the way consensus would with a single validator.
-    fn block(&self) -> u64 {
+    pub(crate) fn block(&self) -> u64 {
         let ledger = &self.svc.ledger;
         let h = ledger.next_height().unwrap();
         let (bytes, _hash) = ledger.propose(h, 0, self.validator.public_key()).unwrap();
@@ -68,7 +68,7 @@ impl Net {
     }
 
     /// Signs `msgs` from Alice, submits them, commits a block and returns the receipt view.
-    async fn send_and_commit(&self, nonce: u64, msgs: Vec<Msg>) -> Value {
+    pub(crate) async fn send_and_commit(&self, nonce: u64, msgs: Vec<Msg>) -> Value {
         let tx = sign_tx(&self.alice, Tx { chain_id: CHAIN, nonce, fee: 10, msgs });
         let (status, body) = self.submit(&tx).await;
         assert_eq!(status, 200, "{body}");
@@ -76,7 +76,7 @@ impl Net {
         self.get(&format!("/v1/txs/{}", body["hash"].as_str().unwrap())).await.1
     }
 
-    fn transfer(&self, nonce: u64, amount: u128, fee: u128) -> SignedTx {
+    pub(crate) fn transfer(&self, nonce: u64, amount: u128, fee: u128) -> SignedTx {
         let tx = Tx {
             chain_id: CHAIN,
             nonce,
@@ -86,7 +86,13 @@ impl Net {
         sign_tx(&self.alice, tx)
     }
 
-    async fn request(&self, method: &str, path: &str, body: Vec<u8>, ct: &str) -> (u16, Value) {
+    pub(crate) async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Vec<u8>,
+        ct: &str,
+    ) -> (u16, Value) {
         let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
         let req = hyper::Request::builder()
             .method(method)
@@ -101,11 +107,11 @@ impl Net {
         (status, json)
     }
 
-    async fn get(&self, path: &str) -> (u16, Value) {
+    pub(crate) async fn get(&self, path: &str) -> (u16, Value) {
         self.request("GET", path, Vec::new(), "application/json").await
     }
 
-    async fn submit(&self, tx: &SignedTx) -> (u16, Value) {
+    pub(crate) async fn submit(&self, tx: &SignedTx) -> (u16, Value) {
         self.request("POST", "/v1/txs", tx.encode(), "application/octet-stream").await
     }
 }

@@ -1,6 +1,8 @@
 #![allow(clippy::unwrap_used)]
 //! Integration tests for chorus-store: each test starts its own server(s) on 127.0.0.1:0.
 
+mod limits;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -338,9 +340,13 @@ async fn quota_and_rate_overruns_are_refused() {
     .unwrap();
     c.put("priv", vec![1u8; 600]).await.unwrap();
     c.put("priv", vec![1u8; 600]).await.unwrap(); // same blob again: not charged twice
-    assert!(matches!(c.put("priv", vec![2u8; 600]).await, Err(Error::Http { status: 403, .. })));
+    let over = c.put("priv", vec![2u8; 600]).await;
+    assert!(
+        matches!(&over, Err(Error::Http { status: 413, message }) if message.contains("quota exceeded")),
+        "{over:?}"
+    );
     c.put("priv", vec![3u8; 100]).await.unwrap();
-    assert!(matches!(c.put("priv", vec![4u8; 10]).await, Err(Error::Http { status: 403, .. })));
+    assert!(matches!(c.put("priv", vec![4u8; 10]).await, Err(Error::Http { status: 413, .. })));
     assert_eq!(state.usage(&owner.address()), (700, 2));
     srv.shutdown().await;
 
