@@ -200,3 +200,26 @@ fn four_validator_processes_finalize_the_same_model_as_one_validator() {
     // Every validator's store holds the replicated blobs: audit from node 0's home.
     assert!(audit(&four_home).status.success());
 }
+
+/// The final model of `chorus devnet` with its defaults (the README's first command), pinned:
+/// the devnet is bit-for-bit reproducible, so this id changes only when training, aggregation,
+/// scoring or the protocol's numbers change. Whoever moves it updates it here with the reason.
+///
+/// History: `0x90098909…` since the native trainer passes (unchanged by the architecture
+/// splits and the "safe among strangers" consensus, mempool and store changes).
+const DEFAULT_DEVNET_MODEL: &str =
+    "0x900989091f8f0b0531ba7fe34425324599aadc1841295f5dfb7608ee9e338cfe";
+
+#[test]
+fn the_default_devnet_ends_with_the_pinned_model_id_and_accuracy() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("dn");
+    let mut c = Command::new(BIN);
+    c.arg("devnet").arg("--home").arg(&home);
+    c.args(["--port", &free_base_port().to_string(), "--json"]);
+    let v = run_json(c);
+    assert_eq!(v["rounds"].as_array().unwrap().len(), 20);
+    let acc = v["final_accuracy"].as_f64().unwrap();
+    assert!(acc >= 0.975, "default devnet reached only {acc}");
+    assert_eq!(final_model(&v), DEFAULT_DEVNET_MODEL);
+}
