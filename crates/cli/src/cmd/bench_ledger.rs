@@ -31,6 +31,10 @@ pub(crate) struct LedgerRow {
     p50_ms: f64,
     p99_ms: f64,
     blocks: u64,
+    /// Mean block interval during the run (wall seconds / blocks), ms.
+    block_ms: f64,
+    /// p50 submit→commit latency in block intervals (target with mempool gossip: ≤ 3).
+    p50_in_blocks: f64,
     /// Where the time goes on validator 0, from its `/metrics` histograms.
     breakdown: Breakdown,
 }
@@ -91,14 +95,14 @@ impl std::fmt::Display for LedgerReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(
             f,
-            "| validators | txs | committed | seconds | tx/s | p50 ms | p99 ms | blocks |"
+            "| validators | txs | committed | seconds | tx/s | p50 ms | p99 ms | blocks | block ms | p50 / block |"
         )?;
-        writeln!(f, "|---:|---:|---:|---:|---:|---:|---:|---:|")?;
+        writeln!(f, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")?;
         let rows = &self.rows;
         for r in rows {
             writeln!(
                 f,
-                "| {} | {} | {} | {:.2} | {:.0} | {:.0} | {:.0} | {} |",
+                "| {} | {} | {} | {:.2} | {:.0} | {:.0} | {:.0} | {} | {:.0} | {:.2} |",
                 r.validators,
                 r.txs,
                 r.committed,
@@ -106,7 +110,9 @@ impl std::fmt::Display for LedgerReport {
                 r.tx_per_sec,
                 r.p50_ms,
                 r.p99_ms,
-                r.blocks
+                r.blocks,
+                r.block_ms,
+                r.p50_in_blocks
             )?;
         }
         writeln!(f)?;
@@ -315,6 +321,8 @@ async fn run_one(n: usize, txs: usize, senders: usize) -> eyre::Result<LedgerRow
     let pct =
         |p: f64| lat.get(((lat.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(0.0);
     let metrics_after = metrics_text(http::get(&metrics_url).await?);
+    let blocks = last_height.saturating_sub(start_height);
+    let block_ms = seconds * 1e3 / blocks.max(1) as f64;
     Ok(LedgerRow {
         validators: n,
         txs: total,
@@ -323,7 +331,9 @@ async fn run_one(n: usize, txs: usize, senders: usize) -> eyre::Result<LedgerRow
         tx_per_sec: com.len() as f64 / seconds,
         p50_ms: pct(0.5),
         p99_ms: pct(0.99),
-        blocks: last_height.saturating_sub(start_height),
+        blocks,
+        block_ms,
+        p50_in_blocks: pct(0.5) / block_ms,
         breakdown: breakdown(&metrics_before, &metrics_after, seconds),
     })
 }
