@@ -110,7 +110,7 @@ pub(crate) fn check_payable(state: &dyn StateRead, tx: &VerifiedTx) -> Result<()
     Ok(())
 }
 
-/// Phase 2 (the mempool's check, on a snapshot): [`check_payable`]'s rules (nonce equals the
+/// Phase 2 (the mempool's check, on a snapshot): the payability rules (nonce equals the
 /// expected one, fee ≥ the minimum, balance ≥ fee), then balance ≥ fee + Σ tokens the messages
 /// spend, then each message's stateful preconditions. Messages are not executed.
 pub fn check_stateful(state: &dyn StateRead, tx: &VerifiedTx) -> Result<(), TxError> {
@@ -139,7 +139,7 @@ pub fn max_spend(tx: &VerifiedTx) -> Result<Amount, TxError> {
     })
 }
 
-/// [`check_payable`] for a transaction queued behind the sender's pending ones: its nonce may be
+/// The payability rules (nonce, minimum fee, balance) for a transaction queued behind the sender's pending ones: its nonce may be
 /// ahead of the committed one (the caller keeps the run contiguous), and the balance must cover
 /// `queued` — what those pending transactions may spend ([`max_spend`] each) — plus this
 /// transaction's own [`max_spend`]. A mempool evicts a pending transaction that fails this.

@@ -1,6 +1,6 @@
 //! Starting a node's services: the ledger over its database, the API server with the blob store
-//! mounted at `/store`, and the periodic blob GC. Consensus is started on top by
-//! [`crate::run`]; tests and tools may drive the [`Ledger`] directly instead.
+//! mounted at `/store`, the periodic blob GC and mempool gossip ([`start_services`]). Consensus is
+//! started on top by [`start_node`]; tests and tools may drive the [`Ledger`] directly instead.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

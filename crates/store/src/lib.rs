@@ -6,7 +6,7 @@
 //! server ([`router`], [`serve`]) with signed (EIP-191) access to private namespaces, quotas and
 //! rate limits, a resilient verifying client ([`StoreClient`]), committee sealing ([`seal`]/[`open`]),
 //! retention ([`PinSet`], [`gc`]), storage challenges ([`challenge`]/[`verify_challenge`]) and a
-//! benchmark ([`bench`]).
+//! benchmark ([`mod@bench`]).
 //!
 //! It must not: return unverified bytes from the client, make a half-written upload visible, hold
 //! or accept private keys over the wire, or touch ledger state (pins come in through [`PinSet`]).

@@ -156,7 +156,7 @@ impl Hash {
         &self.0
     }
 
-    /// keccak256 of `data` as a [`Hash`].
+    /// keccak256 of `data` as a [`struct@Hash`].
     pub fn keccak(data: &[u8]) -> Hash {
         Hash(keccak256(data))
     }

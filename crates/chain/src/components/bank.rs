@@ -3,7 +3,7 @@
 //! Invariant (checked by [`crate::invariants::check`]): `supply = Σ balances + Σ module pools`.
 //! Every token movement in the chain goes through the helpers here; the only functions that change
 //! the supply are [`mint_to_account`], [`mint_to_module`], [`burn_from_account`] and
-//! [`burn_from_module`]. [`charge_fee`] moves fees into the [`FEE_COLLECTOR`] pool, which staking
+//! [`burn_from_module`]. `charge_fee` moves fees into the [`FEE_COLLECTOR`] pool, which staking
 //! distributes with the next block's rewards.
 
 use chorus_types::{Address, Amount, BankMsg, BankParams, Event, Genesis};
