@@ -228,7 +228,7 @@ impl<A: Application> Host<A> {
             debug!(height = height.0, "dropping proposal for a future height");
             return None;
         }
-        let Some(expected) = self.vs.proposer(height.0, r) else { return None };
+        let expected = self.vs.proposer(height.0, r)?;
         if expected.address != proposer {
             warn!(%proposer, expected = %expected.address, "proposal from wrong proposer");
             return None;

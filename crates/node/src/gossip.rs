@@ -100,7 +100,7 @@ pub fn load_or_create_node_key(dir: &Path) -> Result<identity::Keypair, GossipEr
             .map_err(|e| err(std::io::Error::other(e.to_string()))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let key = identity::ed25519::Keypair::generate();
-            write_private(&path, &key.secret().as_ref().to_vec()).map_err(err)?;
+            write_private(&path, key.secret().as_ref()).map_err(err)?;
             Ok(identity::Keypair::from(key))
         }
         Err(e) => Err(err(e)),
@@ -249,10 +249,8 @@ async fn run(
                     }
                     tracing::info!(target: "node::gossip", %address, "gossip listening");
                 }
-                SwarmEvent::ConnectionEstablished { endpoint, .. } => {
-                    if endpoint.is_dialer() {
-                        connected.insert(endpoint.get_remote_address().clone());
-                    }
+                SwarmEvent::ConnectionEstablished { endpoint, .. } if endpoint.is_dialer() => {
+                    connected.insert(endpoint.get_remote_address().clone());
                 }
                 SwarmEvent::ConnectionClosed { endpoint, num_established: 0, .. } => {
                     connected.remove(endpoint.get_remote_address());
