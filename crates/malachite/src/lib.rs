@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use borsh::{BorshDeserialize, BorshSerialize};
+use sha2::{Digest, Sha256};
 use tokio::task::JoinHandle;
 
 use malachitebft_app_channel::app::config::{
@@ -174,6 +175,11 @@ pub struct ConsensusConfig {
     /// Largest value (block) in bytes: proposal streams beyond it are dropped while they
     /// arrive, which bounds what a peer can make a validator buffer.
     pub max_value_bytes: usize,
+    /// ed25519 secret of the libp2p identity (the peer id), kept apart from the consensus key
+    /// so the key that signs votes is used for nothing else. The consensus key signs a proof
+    /// binding this peer id to the validator. `None`: derive a stable one from the consensus
+    /// key (tests and examples).
+    pub p2p_key: Option<[u8; 32]>,
 }
 
 impl ConsensusConfig {
@@ -187,6 +193,7 @@ impl ConsensusConfig {
             moniker: "node".into(),
             chain_id: 0,
             max_value_bytes: DEFAULT_MAX_VALUE_BYTES,
+            p2p_key: None,
         }
     }
 }
@@ -301,7 +308,15 @@ pub async fn run(
 
     std::fs::create_dir_all(config.home.join("wal"))?;
 
-    let keypair = Keypair::ed25519_from_bytes(secret_key)
+    // A separate network identity (security review L2); without one, a key derived from the
+    // consensus secret under a domain tag, never the consensus key itself.
+    let p2p_secret = config.p2p_key.unwrap_or_else(|| {
+        let mut h = Sha256::new();
+        h.update(b"chorus/p2p-key/v1");
+        h.update(secret_key);
+        h.finalize().into()
+    });
+    let keypair = Keypair::ed25519_from_bytes(p2p_secret)
         .map_err(|e| Error::Engine(format!("keypair: {e}")))?;
     let signer = KeySigner { key: private_key.clone(), chain_id: config.chain_id };
     let peer_id_bytes = keypair.public().to_peer_id().to_bytes();

@@ -93,15 +93,24 @@ impl GossipHandle {
 
 /// Loads the gossip node key from `dir/gossip_node_key`, creating it on first start.
 pub fn load_or_create_node_key(dir: &Path) -> Result<identity::Keypair, GossipError> {
-    let path = dir.join("gossip_node_key");
+    let secret = load_or_create_key_file(&dir.join("gossip_node_key"))?;
+    let path = dir.join("gossip_node_key").display().to_string();
+    identity::Keypair::ed25519_from_bytes(secret)
+        .map_err(|e| GossipError::NodeKey { path, source: std::io::Error::other(e.to_string()) })
+}
+
+/// A 32-byte ed25519 secret kept in `path` (mode 0600), generated on first use.
+pub fn load_or_create_key_file(path: &Path) -> Result<[u8; 32], GossipError> {
     let err = |source| GossipError::NodeKey { path: path.display().to_string(), source };
-    match std::fs::read(&path) {
-        Ok(mut bytes) => identity::Keypair::ed25519_from_bytes(&mut bytes)
-            .map_err(|e| err(std::io::Error::other(e.to_string()))),
+    match std::fs::read(path) {
+        Ok(bytes) => <[u8; 32]>::try_from(bytes.as_slice())
+            .map_err(|_| err(std::io::Error::other("expected 32 bytes"))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let key = identity::ed25519::Keypair::generate();
-            write_private(&path, key.secret().as_ref()).map_err(err)?;
-            Ok(identity::Keypair::from(key))
+            let mut secret = [0u8; 32];
+            secret.copy_from_slice(key.secret().as_ref());
+            write_private(path, &secret).map_err(err)?;
+            Ok(secret)
         }
         Err(e) => Err(err(e)),
     }

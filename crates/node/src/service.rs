@@ -398,9 +398,17 @@ pub async fn start_node(
         moniker: config.moniker.clone(),
         chain_id: genesis.chain_id,
         max_value_bytes: crate::ledger::MAX_VALUE_BYTES,
+        p2p_key: Some(consensus_p2p_key(data_dir)?),
     };
     let consensus = chorus_consensus::run(consensus_secret, cfg, app)
         .await
         .map_err(|e| NodeError::Consensus(e.to_string()))?;
     Ok(RunningNode { services, consensus, tasks })
+}
+
+/// The consensus swarm's network key (`data_dir/consensus_p2p_key`), created on first start;
+/// separate from the consensus key (security review L2).
+fn consensus_p2p_key(data_dir: &Path) -> Result<[u8; 32], NodeError> {
+    let key = crate::gossip::load_or_create_key_file(&data_dir.join("consensus_p2p_key"))?;
+    Ok(key)
 }

@@ -233,3 +233,64 @@ fn a_double_signing_validator_is_slashed_tombstoned_and_removed_and_its_delegato
     c.wait_height(0, h + 5, LONG);
     assert_eq!(consensus_set(&c.url(1)).len(), 3);
 }
+
+/// Mean interval between the header times of blocks `from..to` as node 0 serves them, in ms.
+fn mean_block_ms(c: &Cluster, from: u64, to: u64) -> f64 {
+    let time = |h: u64| {
+        let b = get(&format!("{}/v1/blocks/{h}", c.url(0))).unwrap();
+        b["header"]["time_ms"].as_u64().unwrap()
+    };
+    (time(to) - time(from)) as f64 / (to - from) as f64
+}
+
+#[test]
+fn low_power_validators_without_a_running_node_cost_at_most_their_share_of_block_time() {
+    // Security review C1: with round-robin proposers, validators that never run a node took
+    // a propose timeout on every one of their turns. Turns are now weighted by power, so four
+    // small validators (2 % of the power each) that are offline barely slow the chain.
+    let mut c = Cluster::init(4, 100);
+    c.start_all();
+    for i in 0..4 {
+        c.wait_height(i, 3, LONG);
+    }
+    let start = c.height(0).unwrap();
+    c.wait_height(0, start + 40, LONG);
+    let normal = mean_block_ms(&c, start, start + 40);
+
+    let stake: u128 = 20_000_000_000; // 2 % of a genesis validator's 10^12
+    for k in 0..4 {
+        let op = AccountKey::from_bytes(&secret(&format!("offline-operator/{k}"))).unwrap();
+        let fund =
+            Msg::Bank(chorus_types::BankMsg::Transfer { to: op.address(), amount: 2 * stake });
+        assert!(send(&c, 0, &faucet(), vec![fund])["receipt"]["result"].get("Ok").is_some());
+        let ck = ConsensusKey::from_bytes(&secret(&format!("offline-consensus/{k}")));
+        let create = StakingMsg::CreateValidator {
+            consensus_key: ck.public_key(),
+            pop: ck.sign(&chorus_types::staking::pop_bytes(&op.address(), CHAIN)),
+            self_delegation: stake,
+            min_self_delegation: 1,
+            commission: chorus_types::staking::CommissionRates {
+                rate: "0.1".parse().unwrap(),
+                max_rate: "0.2".parse().unwrap(),
+                max_change_rate: "0.01".parse().unwrap(),
+            },
+            description: chorus_types::staking::Description {
+                name: format!("offline-{k}"),
+                ..Default::default()
+            },
+        };
+        let r = send(&c, 0, &op, vec![Msg::Staking(create)]);
+        assert!(r["receipt"]["result"].get("Ok").is_some(), "{r}");
+    }
+    wait_for("the offline validators to enter the set", LONG, || {
+        (consensus_set(&c.url(0)).len() == 8).then_some(())
+    });
+    let joined = c.height(0).unwrap() + 1;
+    c.wait_height(0, joined + 60, LONG);
+    let with_offline = mean_block_ms(&c, joined, joined + 60);
+    println!("mean block interval: {normal:.0} ms before, {with_offline:.0} ms with 4 offline");
+    assert!(
+        with_offline <= 2.0 * normal,
+        "offline low-power validators slowed blocks from {normal:.0} to {with_offline:.0} ms"
+    );
+}
