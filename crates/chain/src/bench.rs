@@ -164,7 +164,16 @@ pub fn learning_round(
                 stake: 1_000,
             })
             .collect(),
-        params: Params::default(),
+        // The defaults scaled to this harness's small stakes, fee-free: it times the round's
+        // execution, not fees.
+        params: Params {
+            bank: chorus_types::BankParams { min_fee: 0 },
+            staking: chorus_types::staking::StakingParams {
+                min_self_delegation: 1,
+                ..Default::default()
+            },
+            ..Params::default()
+        },
     };
     let mut h = Harness { state: MemState::new(), height: 0, rewards: 0, changed: 0 };
     h.state.apply(&crate::init_genesis(&genesis).map_err(|e| TxError::Malformed(e.to_string()))?);

@@ -172,6 +172,12 @@ pub enum GenesisError {
     /// A validator's stake gives zero voting power.
     #[error("validator {0} has zero voting power")]
     ZeroPower(Address),
+    /// A validator's stake is below `staking.min_self_delegation` (it could never be in the set).
+    #[error("validator {0} has a stake below staking.min_self_delegation")]
+    StakeBelowMinimum(Address),
+    /// More validators than `staking.max_candidates`.
+    #[error("more genesis validators than staking.max_candidates")]
+    TooManyValidators,
     /// There must be at least one validator.
     #[error("genesis has no validators")]
     NoValidators,

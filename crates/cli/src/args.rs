@@ -21,9 +21,9 @@ pub(crate) struct SignerArgs {
     /// Keystore password.
     #[arg(long, env = "CHORUS_PASSWORD", default_value = "", global = true)]
     pub(crate) password: String,
-    /// Fee in base units.
-    #[arg(long, default_value_t = 1_000, global = true)]
-    pub(crate) fee: u128,
+    /// Fee in base units [default: the node's minimum fee, `min_fee` of `/v1/status`].
+    #[arg(long, global = true)]
+    pub(crate) fee: Option<u128>,
     /// Do not wait for the transaction to be committed.
     #[arg(long, global = true)]
     pub(crate) no_wait: bool,

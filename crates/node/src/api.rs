@@ -249,6 +249,10 @@ pub struct StatusResponse {
     pub mempool_size: usize,
     /// This node's consensus key.
     pub node_key: String,
+    /// The smallest fee a transaction may offer now (`bank.min_fee`, base units, a decimal
+    /// string in JSON); clients sign with at least this fee.
+    #[serde(with = "chorus_types::amount_serde")]
+    pub min_fee: chorus_types::Amount,
 }
 
 async fn status(State(s): State<ApiState>) -> ApiResult<Json<StatusResponse>> {
@@ -259,6 +263,8 @@ async fn status(State(s): State<ApiState>) -> ApiResult<Json<StatusResponse>> {
         .map_err(ApiError::internal)?
         .map_or(Hash::ZERO, |b| Hash(b.hash));
     let mempool_size = crate::lock(&s.mempool).len();
+    let snap = db.snapshot().map_err(ApiError::internal)?;
+    let min_fee = chorus_chain::components::bank::params(&snap)?.min_fee;
     Ok(Json(StatusResponse {
         moniker: s.moniker.clone(),
         chain_id: s.ledger.chain_id(),
@@ -267,6 +273,7 @@ async fn status(State(s): State<ApiState>) -> ApiResult<Json<StatusResponse>> {
         state_root: Hash(root),
         mempool_size,
         node_key: format!("0x{}", hex::encode(s.node_key)),
+        min_fee,
     }))
 }
 

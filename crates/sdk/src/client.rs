@@ -110,6 +110,9 @@ pub struct NodeStatus {
     pub chain_id: u64,
     /// Latest height.
     pub height: u64,
+    /// The chain's minimum fee (`bank.min_fee`); 0 from nodes that do not report it.
+    #[serde(default, with = "chorus_types::amount_serde")]
+    pub min_fee: Amount,
 }
 
 #[derive(Deserialize)]
@@ -345,6 +348,9 @@ impl LedgerSource for NodeClient {
     async fn height(&self) -> Result<u64> {
         Ok(self.status().await?.height)
     }
+    async fn min_fee(&self) -> Result<Amount> {
+        Ok(self.status().await?.min_fee)
+    }
     async fn pending_nonce(&self, addr: &Address) -> Result<u64> {
         Ok(self.account(addr).await?.pending_nonce)
     }
@@ -403,18 +409,46 @@ impl LedgerSource for NodeClient {
 /// One account's transaction pipeline: tracks the next nonce (initialised from the ledger's
 /// pending nonce), signs, submits. Submission of the same signed bytes is idempotent, so a caller
 /// that persisted a [`SignedTx`] re-sends it after a restart with [`TxSender::resubmit`].
+///
+/// Fee: the larger of the configured fee and the chain's `min_fee`
+/// ([`LedgerSource::min_fee`], `/v1/status` for a node), read with the first signature and again
+/// after every rejection (governance may have raised it). A configured fee of 0 thus means "the
+/// chain's minimum".
 pub struct TxSender<L> {
     ledger: Arc<L>,
     key: AccountKey,
     fee: Amount,
     chain_id: Mutex<Option<u64>>,
+    min_fee: Mutex<Option<Amount>>,
     next_nonce: Mutex<Option<u64>>,
 }
 
 impl<L: LedgerSource> TxSender<L> {
-    /// A sender for `key` paying `fee` per transaction.
+    /// A sender for `key` paying at least `fee` per transaction (and at least the chain's
+    /// minimum fee).
     pub fn new(ledger: Arc<L>, key: AccountKey, fee: Amount) -> Self {
-        TxSender { ledger, key, fee, chain_id: Mutex::new(None), next_nonce: Mutex::new(None) }
+        TxSender {
+            ledger,
+            key,
+            fee,
+            chain_id: Mutex::new(None),
+            min_fee: Mutex::new(None),
+            next_nonce: Mutex::new(None),
+        }
+    }
+
+    /// The fee the next transaction pays: `max(configured fee, chain min_fee)`.
+    pub async fn fee(&self) -> Result<Amount> {
+        let mut m = self.min_fee.lock().await;
+        let min = match *m {
+            Some(x) => x,
+            None => {
+                let x = self.ledger.min_fee().await?;
+                *m = Some(x);
+                x
+            }
+        };
+        Ok(self.fee.max(min))
     }
 
     /// The account address.
@@ -427,9 +461,11 @@ impl<L: LedgerSource> TxSender<L> {
         &self.key
     }
 
-    /// Forgets the cached nonce (after a rejection); the next `sign` asks the ledger.
+    /// Forgets the cached nonce and minimum fee (after a rejection); the next `sign` asks the
+    /// ledger.
     pub async fn resync(&self) {
         *self.next_nonce.lock().await = None;
+        *self.min_fee.lock().await = None;
     }
 
     /// Signs `msgs` with the next nonce (does not submit).
@@ -445,13 +481,14 @@ impl<L: LedgerSource> TxSender<L> {
                 }
             }
         };
+        let fee = self.fee().await?;
         let mut n = self.next_nonce.lock().await;
         let nonce = match *n {
             Some(x) => x,
             None => self.ledger.pending_nonce(&self.key.address()).await?,
         };
         *n = Some(nonce + 1);
-        Ok(chorus_crypto::sign_tx(&self.key, Tx { chain_id, nonce, fee: self.fee, msgs }))
+        Ok(chorus_crypto::sign_tx(&self.key, Tx { chain_id, nonce, fee, msgs }))
     }
 
     /// Submits already-signed bytes (idempotent); a rejection resyncs the nonce.

@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use chorus_chain::state::{MemState, StateRead};
 use chorus_chain::{BlockContext, VerifiedTx, check_stateful, check_stateless, execute_block};
 use chorus_types::learning::{RoundNo, TaskId};
-use chorus_types::{Address, Block, Genesis, Hash, Receipt, SignedTx};
+use chorus_types::{Address, Amount, Block, Genesis, Hash, Receipt, SignedTx};
 
 use crate::views::{self, RegistrationView, RoundView, TaskView, VersionView};
 use crate::{Error, Result};
@@ -20,6 +20,11 @@ pub trait LedgerSource: Send + Sync {
     fn chain_id(&self) -> impl Future<Output = Result<u64>> + Send;
     /// Latest committed height.
     fn height(&self) -> impl Future<Output = Result<u64>> + Send;
+    /// The smallest fee a transaction may offer now (`bank.min_fee`). The default (0) is for
+    /// sources that cannot tell; [`crate::TxSender`] pays at least this.
+    fn min_fee(&self) -> impl Future<Output = Result<Amount>> + Send {
+        async { Ok(0) }
+    }
     /// The next nonce to sign with for `addr` (committed nonce advanced past pending txs).
     fn pending_nonce(&self, addr: &Address) -> impl Future<Output = Result<u64>> + Send;
     /// Submits a signed transaction; resubmitting the same bytes must be harmless.
@@ -144,6 +149,9 @@ impl LedgerSource for MemLedger {
     }
     async fn height(&self) -> Result<u64> {
         Ok(self.lock()?.blocks.len() as u64)
+    }
+    async fn min_fee(&self) -> Result<Amount> {
+        Ok(chorus_chain::components::bank::params(&self.lock()?.state)?.min_fee)
     }
     async fn pending_nonce(&self, addr: &Address) -> Result<u64> {
         let g = self.lock()?;

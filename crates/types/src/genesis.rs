@@ -19,15 +19,30 @@ pub struct GenesisValidator {
     pub stake: Amount,
 }
 
+/// Default [`BankParams::min_fee`]: 1 000 base units, the fee the CLI used to hard-code. Next to
+/// the stakes and balances `chorus init` writes (10^12 per validator and participant) it is
+/// negligible for honest use, but it makes every object and every vote cost something (H3).
+pub const DEFAULT_MIN_FEE: Amount = 1_000;
+
+/// Default registry bond floor ([`crate::learning::RegistryParams::min_bond`] in
+/// [`Params::registry`]): 1 000 base units, the bond the participant runtime and `chorus
+/// participant` post by default and the devnet's `min_participant_stake` (M8; was 1).
+pub const DEFAULT_MIN_BOND: Amount = 1_000;
+
 /// Parameters of the bank component.
-#[derive(
-    Clone, Debug, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
-)]
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct BankParams {
-    /// Smallest fee a transaction may offer.
+    /// Smallest fee a transaction may offer (default [`DEFAULT_MIN_FEE`]). Nodes report it at
+    /// `GET /v1/status` (`min_fee`); the SDK and the CLI pay it unless told to pay more.
     #[serde(with = "crate::amount_serde")]
     pub min_fee: Amount,
+}
+
+impl Default for BankParams {
+    fn default() -> Self {
+        BankParams { min_fee: DEFAULT_MIN_FEE }
+    }
 }
 
 /// Parameters of the validator set (until the staking component owns them).
@@ -47,9 +62,7 @@ impl Default for ValidatorParams {
 
 /// Protocol parameters, one struct per component. New components append a field with
 /// `#[serde(default)]` so older genesis files still parse.
-#[derive(
-    Clone, Debug, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize,
-)]
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Params {
     /// Bank parameters.
@@ -68,6 +81,26 @@ pub struct Params {
     /// Governance parameters.
     #[serde(default)]
     pub gov: crate::staking::GovParams,
+    /// Registry parameters (participant and worker bonds). A missing field takes the value of
+    /// [`Params::default`] (bond floor [`DEFAULT_MIN_BOND`]), not `RegistryParams::default()`.
+    pub registry: crate::learning::RegistryParams,
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Params {
+            bank: BankParams::default(),
+            validators: ValidatorParams::default(),
+            staking: crate::staking::StakingParams::default(),
+            slashing: crate::staking::SlashingParams::default(),
+            distribution: crate::staking::DistributionParams::default(),
+            gov: crate::staking::GovParams::default(),
+            registry: crate::learning::RegistryParams {
+                min_bond: DEFAULT_MIN_BOND,
+                ..crate::learning::RegistryParams::default()
+            },
+        }
+    }
 }
 
 /// The genesis document (JSON via serde; amounts are decimal strings).

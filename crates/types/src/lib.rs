@@ -20,7 +20,10 @@ pub use block::{
     Block, BlockHeader, CommitInfo, ConsensusKeyBytes, Event, Receipt, TxFailure, ValidatorInfo,
     merkle_root,
 };
-pub use genesis::{BankParams, Genesis, GenesisValidator, Params, ValidatorParams};
+pub use genesis::{
+    BankParams, DEFAULT_MIN_BOND, DEFAULT_MIN_FEE, Genesis, GenesisValidator, Params,
+    ValidatorParams,
+};
 pub use msg::{BankMsg, Msg};
 pub use primitives::{Address, Amount, Hash, Height, ParseError, keccak256};
 pub use tx::{

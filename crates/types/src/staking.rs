@@ -421,7 +421,25 @@ pub struct StakingParams {
     pub min_commission_rate: Dec,
     /// The commission "day": least time between commission changes, ms (default 24 h).
     pub commission_change_period_ms: u64,
+    /// Least self-delegation (tokens the operator's own delegation is worth) to create a
+    /// validator and to be in the active set (default [`DEFAULT_MIN_SELF_DELEGATION`]). A
+    /// validator whose operator's stake falls below it (undelegation, slash) leaves the set.
+    #[serde(with = "crate::amount_serde")]
+    pub min_self_delegation: Amount,
+    /// Most validators stored at once, whatever their status (default 1 000 = 10 × the active
+    /// set): `CreateValidator` is refused beyond it, which bounds the validator-set update.
+    pub max_candidates: u32,
 }
+
+/// Default [`StakingParams::min_self_delegation`]: 10^9 base units, 0.1 % of the stake `chorus
+/// init` gives each genesis validator (10^12). 100 seats then cost at least 10^11 (C1: a seat
+/// used to cost 1 unit).
+pub const DEFAULT_MIN_SELF_DELEGATION: Amount = 1_000_000_000;
+
+/// The shortest block interval the protocol enforces: a block's time must be after its
+/// parent's, i.e. at least 1 ms later. Parameter cross-checks that turn a number of blocks into
+/// time use it (`unbonding_time_ms > max_evidence_age_blocks × MIN_BLOCK_TIME_MS`).
+pub const MIN_BLOCK_TIME_MS: u64 = 1;
 
 impl Default for StakingParams {
     fn default() -> Self {
@@ -431,6 +449,8 @@ impl Default for StakingParams {
             max_entries: 7,
             min_commission_rate: Dec::ZERO,
             commission_change_period_ms: 86_400_000,
+            min_self_delegation: DEFAULT_MIN_SELF_DELEGATION,
+            max_candidates: 1_000,
         }
     }
 }
@@ -503,17 +523,28 @@ pub struct GovParams {
     pub threshold: Dec,
     /// Share of veto votes that rejects and burns deposits.
     pub veto_threshold: Dec,
+    /// Share of `min_deposit` a `SubmitProposal` must deposit itself; every later `Deposit`
+    /// must add at least as much, or what is still missing (default 0.25, at least 0.01).
+    pub min_initial_deposit_ratio: Dec,
+    /// Most proposals in their deposit or voting period at once (default 100).
+    pub max_active_proposals: u32,
 }
+
+/// Default [`GovParams::min_deposit`]: 10^9 base units, like a validator seat
+/// ([`DEFAULT_MIN_SELF_DELEGATION`]); refunded unless vetoed.
+pub const DEFAULT_MIN_DEPOSIT: Amount = 1_000_000_000;
 
 impl Default for GovParams {
     fn default() -> Self {
         GovParams {
-            min_deposit: 1_000,
+            min_deposit: DEFAULT_MIN_DEPOSIT,
             max_deposit_period_ms: 2 * 86_400_000,
             voting_period_ms: 2 * 86_400_000,
             quorum: Dec(Dec::SCALE * 334 / 1000),
             threshold: Dec(Dec::SCALE / 2),
             veto_threshold: Dec(Dec::SCALE * 334 / 1000),
+            min_initial_deposit_ratio: Dec(Dec::SCALE / 4),
+            max_active_proposals: 100,
         }
     }
 }

@@ -33,6 +33,9 @@ pub fn init_genesis(genesis: &Genesis) -> Result<ChangeSet, GenesisError> {
     if genesis.validators.is_empty() {
         return Err(GenesisError::NoValidators);
     }
+    if genesis.validators.len() > genesis.params.staking.max_candidates as usize {
+        return Err(GenesisError::TooManyValidators);
+    }
     let mut operators = BTreeSet::new();
     let mut keys = BTreeSet::new();
     let mut total_power: u64 = 0;
@@ -50,6 +53,9 @@ pub fn init_genesis(genesis: &Genesis) -> Result<ChangeSet, GenesisError> {
         if power == 0 {
             return Err(GenesisError::ZeroPower(v.operator));
         }
+        if v.stake < genesis.params.staking.min_self_delegation {
+            return Err(GenesisError::StakeBelowMinimum(v.operator));
+        }
         total_power = total_power
             .checked_add(power)
             .filter(|p| *p <= MAX_TOTAL_POWER)
@@ -63,6 +69,7 @@ pub fn init_genesis(genesis: &Genesis) -> Result<ChangeSet, GenesisError> {
     write(&mut delta, state_key::LAST_HEIGHT.to_vec(), &0u64);
     write(&mut delta, state_key::LAST_TIME_MS.to_vec(), &genesis.genesis_time_ms);
     write(&mut delta, state_key::PARAMS_VALIDATORS.to_vec(), &genesis.params.validators);
+    write(&mut delta, state_key::PARAMS_REGISTRY.to_vec(), &genesis.params.registry);
     write(&mut delta, state_key::SUPPLY.to_vec(), &0u128);
     bank::init_genesis(&mut delta, genesis).map_err(overflow)?;
     // Validators become bonded validators with their stake as self-delegation.

@@ -1,7 +1,12 @@
 //! Governance: parameter-change proposals voted by bonded stake (Cosmos x/gov, simplified).
 //!
 //! Deposit period → (min deposit reached) voting period → tally in `end_block` when the voting
-//! period ends. Voting power is bonded stake; a delegator who does not vote inherits its
+//! period ends. Costs and bounds (H3): a proposal opens with at least
+//! `min_initial_deposit_ratio × min_deposit`, at most `max_active_proposals` are open at once,
+//! `end_block` only visits proposals whose deadline passed (queues keyed by deadline), a
+//! proposal whose deposit period ends short of `min_deposit` is deleted (deposits refunded), and
+//! the tally reads the active set (≤ `max_validators`) and each voter's delegations (one per
+//! stored validator, ≤ `max_candidates`). Voting power is bonded stake; a delegator who does not vote inherits its
 //! validator's vote for that delegation (Cosmos tally). Passed changes are written at the end of
 //! that block, so the next block uses them.
 //!
@@ -9,14 +14,16 @@
 //! component's); it reads bonded stake and the parameters from [`crate::components::staking`],
 //! whose `keys` also hold the `params/gov` and `gov/…` state keys.
 
+use std::collections::BTreeMap;
+
 use borsh::{BorshDeserialize, BorshSerialize};
 use chorus_types::staking::{Dec, GovMsg, GovParams, ParamChange, VoteOption, mul_div};
 use chorus_types::{Address, Amount, Event, Params};
 
 use crate::TxError;
 use crate::codec::{read, write};
-use crate::components::staking::{self, BondStatus, StakingError, keys, validators};
-use crate::components::{TxContext, bank};
+use crate::components::staking::{self, StakingError, keys};
+use crate::components::{TxContext, bank, registry};
 use crate::context::BlockContext;
 use crate::state::{StateDelta, StateRead};
 
@@ -38,7 +45,8 @@ pub enum ProposalStatus {
     Vetoed,
     /// Passed but the changes no longer validate.
     Failed,
-    /// Deposit period ended below the minimum (deposits refunded).
+    /// Deposit period ended below the minimum (deposits refunded). Reported in the
+    /// `gov.proposal_result` event only: such a proposal is deleted from the state.
     Expired,
 }
 
@@ -161,10 +169,12 @@ pub fn current_params(state: &dyn StateRead) -> Result<Params, TxError> {
         slashing: staking::slashing_params(state)?,
         distribution: staking::distribution_params(state)?,
         gov: params(state)?,
+        registry: registry::params(state)?,
     })
 }
 
-/// Applies `changes` to `p` (parse only; validate afterwards with `validate_params`).
+/// Applies `changes` to `p`, then validates the result as a whole (field ranges and the
+/// cross-constraints of [`staking::validate_params`]).
 pub fn apply_changes(p: &mut Params, changes: &[ParamChange]) -> Result<(), String> {
     fn int<T: std::str::FromStr>(v: &str) -> Result<T, String> {
         v.parse().map_err(|_| format!("{v:?} is not an integer"))
@@ -183,6 +193,8 @@ pub fn apply_changes(p: &mut Params, changes: &[ParamChange]) -> Result<(), Stri
             "staking.commission_change_period_ms" => {
                 p.staking.commission_change_period_ms = int(v)?
             }
+            "staking.min_self_delegation" => p.staking.min_self_delegation = int(v)?,
+            "staking.max_candidates" => p.staking.max_candidates = int(v)?,
             "slashing.signed_blocks_window" => p.slashing.signed_blocks_window = int(v)?,
             "slashing.min_signed_per_window" => p.slashing.min_signed_per_window = dec(v)?,
             "slashing.downtime_jail_duration_ms" => p.slashing.downtime_jail_duration_ms = int(v)?,
@@ -200,6 +212,11 @@ pub fn apply_changes(p: &mut Params, changes: &[ParamChange]) -> Result<(), Stri
             "gov.quorum" => p.gov.quorum = dec(v)?,
             "gov.threshold" => p.gov.threshold = dec(v)?,
             "gov.veto_threshold" => p.gov.veto_threshold = dec(v)?,
+            "gov.min_initial_deposit_ratio" => p.gov.min_initial_deposit_ratio = dec(v)?,
+            "gov.max_active_proposals" => p.gov.max_active_proposals = int(v)?,
+            "registry.min_bond" => p.registry.min_bond = int(v)?,
+            "registry.unbonding_blocks" => p.registry.unbonding_blocks = int(v)?,
+            "registry.slash_bps" => p.registry.slash_bps = int(v)?,
             other => return Err(format!("unknown or immutable parameter {other:?}")),
         }
     }
@@ -212,16 +229,43 @@ fn write_params(delta: &mut StateDelta<'_>, p: &Params) {
     write(delta, keys::PARAMS_SLASHING.to_vec(), &p.slashing);
     write(delta, keys::PARAMS_DISTRIBUTION.to_vec(), &p.distribution);
     write(delta, keys::PARAMS_GOV.to_vec(), &p.gov);
+    write(delta, crate::state_key::PARAMS_REGISTRY.to_vec(), &p.registry);
+}
+
+/// The least deposit `SubmitProposal` must carry: `min_initial_deposit_ratio × min_deposit`,
+/// rounded up (at least 1).
+pub fn min_initial_deposit(gp: &GovParams) -> Amount {
+    gp.min_initial_deposit_ratio.mul_ceil(gp.min_deposit).unwrap_or(gp.min_deposit).max(1)
+}
+
+/// The least amount a `Deposit` on `p` must add: the minimum initial deposit, or what is still
+/// missing to `min_deposit` if that is less. Bounds the depositors of one proposal.
+fn min_added_deposit(gp: &GovParams, p: &Proposal) -> Amount {
+    let missing = gp.min_deposit.saturating_sub(p.total_deposit);
+    let initial = min_initial_deposit(gp);
+    if missing > 0 { initial.min(missing) } else { initial }
+}
+
+/// Proposals in their deposit or voting period.
+pub fn active_proposals(state: &dyn StateRead) -> Result<u32, TxError> {
+    Ok(read(state, keys::GOV_ACTIVE_COUNT)?.unwrap_or(0))
+}
+
+fn set_active_proposals(delta: &mut StateDelta<'_>, n: u32) {
+    write(delta, keys::GOV_ACTIVE_COUNT.to_vec(), &n);
 }
 
 pub(crate) fn check_stateless(msg: &GovMsg) -> Result<(), TxError> {
     match msg {
-        GovMsg::SubmitProposal { title, changes, .. } => {
+        GovMsg::SubmitProposal { title, changes, deposit } => {
             if title.len() > 140 {
                 return Err(bad("title longer than 140 bytes"));
             }
             if changes.is_empty() || changes.len() > 16 {
                 return Err(bad("a proposal carries 1 to 16 changes"));
+            }
+            if *deposit == 0 {
+                return Err(TxError::ZeroAmount);
             }
             Ok(())
         }
@@ -243,22 +287,53 @@ pub(crate) fn spend(msg: &GovMsg) -> Amount {
     }
 }
 
+/// `SubmitProposal`'s stateful checks: the changes apply and validate against the current
+/// parameters, a slot is free under `max_active_proposals`, the deposit is at least
+/// [`min_initial_deposit`].
+fn check_submit(
+    state: &dyn StateRead,
+    changes: &[ParamChange],
+    deposit: Amount,
+) -> Result<(), TxError> {
+    let mut cur = current_params(state)?;
+    apply_changes(&mut cur, changes)
+        .map_err(|e| TxError::Staking(StakingError::InvalidParamChange(e)))?;
+    let gp = params(state)?;
+    if active_proposals(state)? >= gp.max_active_proposals {
+        return Err(TxError::Staking(StakingError::TooManyProposals(gp.max_active_proposals)));
+    }
+    let min = min_initial_deposit(&gp);
+    if deposit < min {
+        return Err(TxError::Staking(StakingError::DepositTooLow { min, got: deposit }));
+    }
+    Ok(())
+}
+
+/// `Deposit`'s stateful checks: the proposal is open and the amount is at least
+/// [`min_added_deposit`].
+fn check_deposit(state: &dyn StateRead, id: u64, amount: Amount) -> Result<Proposal, TxError> {
+    let p = proposal(state, id)?.ok_or(TxError::Staking(StakingError::UnknownProposal(id)))?;
+    if !matches!(p.status, ProposalStatus::DepositPeriod | ProposalStatus::VotingPeriod) {
+        return Err(TxError::Staking(StakingError::ProposalClosed(id)));
+    }
+    let min = min_added_deposit(&params(state)?, &p);
+    if amount < min {
+        return Err(TxError::Staking(StakingError::DepositTooLow { min, got: amount }));
+    }
+    Ok(p)
+}
+
 pub(crate) fn check_stateful(
     state: &dyn StateRead,
     _ctx: &TxContext<'_>,
     msg: &GovMsg,
 ) -> Result<(), TxError> {
     match msg {
-        GovMsg::SubmitProposal { changes, .. } => {
-            let mut p = current_params(state)?;
-            apply_changes(&mut p, changes)
-                .map_err(|e| TxError::Staking(StakingError::InvalidParamChange(e)))
-        }
-        GovMsg::Deposit { proposal: id, .. } | GovMsg::Vote { proposal: id, .. } => {
-            proposal(state, *id)?
-                .map(|_| ())
-                .ok_or(TxError::Staking(StakingError::UnknownProposal(*id)))
-        }
+        GovMsg::SubmitProposal { changes, deposit, .. } => check_submit(state, changes, *deposit),
+        GovMsg::Deposit { proposal: id, amount } => check_deposit(state, *id, *amount).map(|_| ()),
+        GovMsg::Vote { proposal: id, .. } => proposal(state, *id)?
+            .map(|_| ())
+            .ok_or(TxError::Staking(StakingError::UnknownProposal(*id))),
     }
 }
 
@@ -271,7 +346,7 @@ fn add_deposit(
     events: &mut Vec<Event>,
 ) -> Result<(), TxError> {
     if amount == 0 {
-        return Ok(());
+        return Err(TxError::ZeroAmount);
     }
     bank::move_to_module(delta, from, GOV_POOL, amount)?;
     let key = keys::deposit(p.id, from);
@@ -283,6 +358,8 @@ fn add_deposit(
         p.status = ProposalStatus::VotingPeriod;
         p.voting_start_ms = now;
         p.voting_end_ms = now.saturating_add(gp.voting_period_ms);
+        delta.delete(keys::deposit_queue(p.deposit_end_ms, p.id));
+        write(delta, keys::voting_queue(p.voting_end_ms, p.id), &());
         events.push(Event::new("gov.voting_started", vec![("proposal".into(), p.id.to_string())]));
     }
     events.push(Event::new(
@@ -306,9 +383,7 @@ pub(crate) fn execute(
     match msg {
         GovMsg::SubmitProposal { title, changes, deposit } => {
             check_stateless(msg)?;
-            let mut cur = current_params(delta)?;
-            apply_changes(&mut cur, changes)
-                .map_err(|e| TxError::Staking(StakingError::InvalidParamChange(e)))?;
+            check_submit(delta, changes, *deposit)?;
             let id: u64 = read(delta, keys::GOV_NEXT_ID)?.unwrap_or(1);
             write(delta, keys::GOV_NEXT_ID.to_vec(), &(id + 1));
             let gp = params(delta)?;
@@ -325,6 +400,8 @@ pub(crate) fn execute(
                 total_deposit: 0,
                 tally: Tally::default(),
             };
+            set_active_proposals(delta, active_proposals(delta)?.saturating_add(1));
+            write(delta, keys::deposit_queue(p.deposit_end_ms, id), &());
             events.push(Event::new(
                 "gov.submit_proposal",
                 vec![
@@ -334,15 +411,10 @@ pub(crate) fn execute(
             ));
             add_deposit(delta, &mut p, &ctx.sender, *deposit, now, events)?;
             write(delta, keys::proposal(id), &p);
-            write(delta, keys::active(id), &());
             Ok(())
         }
         GovMsg::Deposit { proposal: id, amount } => {
-            let mut p = proposal(delta, *id)?
-                .ok_or(TxError::Staking(StakingError::UnknownProposal(*id)))?;
-            if !matches!(p.status, ProposalStatus::DepositPeriod | ProposalStatus::VotingPeriod) {
-                return Err(TxError::Staking(StakingError::ProposalClosed(*id)));
-            }
+            let mut p = check_deposit(delta, *id, *amount)?;
             add_deposit(delta, &mut p, &ctx.sender, *amount, now, events)?;
             write(delta, keys::proposal(*id), &p);
             Ok(())
@@ -379,25 +451,35 @@ fn add_to(t: &mut Tally, o: VoteOption, amount: Amount) {
 
 /// Cosmos tally: a voter's delegations to bonded validators count for its option; a voting
 /// validator operator also counts the shares of delegators who did not vote themselves.
+///
+/// Cost: the active set (≤ `max_validators` validator reads) plus, per vote, one prefix scan
+/// of the voter's delegations (one per stored validator, so ≤ `max_candidates`).
 pub fn tally(state: &dyn StateRead, id: u64) -> Result<(Tally, Amount), TxError> {
-    let bonded: Vec<_> =
-        validators(state)?.into_iter().filter(|v| v.status == BondStatus::Bonded).collect();
-    let total_bonded: Amount = bonded.iter().map(|v| v.tokens).sum();
-    let vs = votes(state, id)?;
+    let mut bonded = BTreeMap::new();
+    for vi in staking::validator_set(state)? {
+        if let Some(v) = staking::validator(state, &vi.operator)?
+            && v.status == staking::BondStatus::Bonded
+        {
+            bonded.insert(v.operator, v);
+        }
+    }
+    let total_bonded: Amount = bonded.values().map(|v| v.tokens).sum();
+    let vs: BTreeMap<Address, VoteOption> = votes(state, id)?.into_iter().collect();
     let mut t = Tally::default();
     // Shares of each bonded validator not yet counted through a delegator's own vote.
-    let mut left: Vec<Amount> = bonded.iter().map(|v| v.shares).collect();
+    let mut left: BTreeMap<Address, Amount> = bonded.iter().map(|(a, v)| (*a, v.shares)).collect();
     for (voter, option) in &vs {
         for (val, d) in staking::delegations_of(state, voter)? {
-            if let Some(i) = bonded.iter().position(|v| v.operator == val) {
-                left[i] = left[i].saturating_sub(d.shares);
-                add_to(&mut t, *option, bonded[i].tokens_from_shares(d.shares));
+            if let (Some(v), Some(l)) = (bonded.get(&val), left.get_mut(&val)) {
+                *l = l.saturating_sub(d.shares);
+                add_to(&mut t, *option, v.tokens_from_shares(d.shares));
             }
         }
     }
-    for (i, v) in bonded.iter().enumerate() {
-        if let Some((_, option)) = vs.iter().find(|(a, _)| *a == v.operator) {
-            add_to(&mut t, *option, mul_div(left[i], v.tokens, v.shares).unwrap_or(0));
+    for (op, v) in &bonded {
+        if let Some(option) = vs.get(op) {
+            let l = left.get(op).copied().unwrap_or(0);
+            add_to(&mut t, *option, mul_div(l, v.tokens, v.shares).unwrap_or(0));
         }
     }
     Ok((t, total_bonded))
@@ -419,70 +501,95 @@ fn settle_deposits(delta: &mut StateDelta<'_>, id: u64, burn: bool) -> Result<()
     Ok(())
 }
 
-/// Ends deposit and voting periods that are over, tallies, applies passed proposals.
+/// `(deadline, proposal id)` of a queue key.
+fn queue_entry(key: &[u8], prefix: &[u8]) -> Option<(u64, u64)> {
+    let rest = key.get(prefix.len()..)?;
+    let time = u64::from_be_bytes(rest.get(..8)?.try_into().ok()?);
+    let id = u64::from_be_bytes(rest.get(8..16)?.try_into().ok()?);
+    Some((time, id))
+}
+
+/// The queue keys of `prefix` whose deadline is at or before `now`, in deadline order.
+fn due(delta: &StateDelta<'_>, prefix: &[u8], now: u64) -> Vec<(Vec<u8>, u64)> {
+    let mut out = Vec::new();
+    for (k, _) in delta.scan_prefix(prefix) {
+        match queue_entry(&k, prefix) {
+            Some((t, _)) if t > now => break,
+            Some((_, id)) => out.push((k, id)),
+            None => out.push((k, u64::MAX)),
+        }
+    }
+    out
+}
+
+fn result_event(id: u64, status: ProposalStatus) -> Event {
+    Event::new(
+        "gov.proposal_result",
+        vec![("proposal".into(), id.to_string()), ("status".into(), status.as_str().into())],
+    )
+}
+
+/// Ends the deposit and voting periods that are over (only the proposals whose deadline passed
+/// are visited: both periods are queues keyed by their end), tallies, applies passed proposals.
+/// A proposal whose deposit period ends below `min_deposit` is deleted, its deposits refunded.
 pub(crate) fn end_block(
     delta: &mut StateDelta<'_>,
     ctx: &BlockContext,
     events: &mut Vec<Event>,
 ) -> Result<(), TxError> {
-    for (k, _) in delta.scan_prefix(keys::GOV_ACTIVE) {
-        let Some(id) = k
-            .get(keys::GOV_ACTIVE.len()..)
-            .and_then(|b| <[u8; 8]>::try_from(b).ok())
-            .map(u64::from_be_bytes)
-        else {
-            continue;
-        };
-        let Some(mut p) = proposal(delta, id)? else {
-            delta.delete(k);
-            continue;
-        };
-        match p.status {
-            ProposalStatus::DepositPeriod if ctx.time_ms >= p.deposit_end_ms => {
-                settle_deposits(delta, id, false)?;
-                p.status = ProposalStatus::Expired;
-            }
-            ProposalStatus::VotingPeriod if ctx.time_ms >= p.voting_end_ms => {
-                let gp = params(delta)?;
-                let (t, total) = tally(delta, id)?;
-                let voted =
-                    t.yes.saturating_add(t.no).saturating_add(t.abstain).saturating_add(t.veto);
-                let quorum = total > 0 && Dec::ratio(voted, total).is_some_and(|r| r >= gp.quorum);
-                p.status = if !quorum {
-                    ProposalStatus::Rejected
-                } else if frac_gt(t.veto, voted, gp.veto_threshold) {
-                    ProposalStatus::Vetoed
-                } else if frac_gt(t.yes, voted - t.abstain, gp.threshold) {
-                    ProposalStatus::Passed
-                } else {
-                    ProposalStatus::Rejected
-                };
-                if p.status == ProposalStatus::Passed {
-                    let mut np = current_params(delta)?;
-                    match apply_changes(&mut np, &p.changes) {
-                        Ok(()) => write_params(delta, &np),
-                        Err(_) => p.status = ProposalStatus::Failed,
-                    }
-                }
-                settle_deposits(delta, id, p.status == ProposalStatus::Vetoed)?;
-                for (a, _) in votes(delta, id)? {
-                    delta.delete(keys::vote(id, &a));
-                }
-                p.tally = t;
-            }
-            _ => continue,
-        }
+    for (k, id) in due(delta, keys::GOV_DEPOSIT_QUEUE, ctx.time_ms) {
         delta.delete(k);
+        let Some(p) = proposal(delta, id)? else { continue };
+        if p.status != ProposalStatus::DepositPeriod {
+            continue;
+        }
+        settle_deposits(delta, id, false)?;
+        delta.delete(keys::proposal(id));
+        set_active_proposals(delta, active_proposals(delta)?.saturating_sub(1));
+        events.push(result_event(id, ProposalStatus::Expired));
+    }
+    for (k, id) in due(delta, keys::GOV_VOTING_QUEUE, ctx.time_ms) {
+        delta.delete(k);
+        let Some(mut p) = proposal(delta, id)? else { continue };
+        if p.status != ProposalStatus::VotingPeriod {
+            continue;
+        }
+        let gp = params(delta)?;
+        let (t, total) = tally(delta, id)?;
+        let voted = t.yes.saturating_add(t.no).saturating_add(t.abstain).saturating_add(t.veto);
+        let quorum = total > 0 && Dec::ratio(voted, total).is_some_and(|r| r >= gp.quorum);
+        p.status = if !quorum {
+            ProposalStatus::Rejected
+        } else if frac_gt(t.veto, voted, gp.veto_threshold) {
+            ProposalStatus::Vetoed
+        } else if frac_gt(t.yes, voted - t.abstain, gp.threshold) {
+            ProposalStatus::Passed
+        } else {
+            ProposalStatus::Rejected
+        };
+        if p.status == ProposalStatus::Passed {
+            // Checked again against the parameters in force now (another proposal may have
+            // changed them since submission): a combination that no longer validates fails.
+            let mut np = current_params(delta)?;
+            match apply_changes(&mut np, &p.changes) {
+                Ok(()) => write_params(delta, &np),
+                Err(_) => p.status = ProposalStatus::Failed,
+            }
+        }
+        settle_deposits(delta, id, p.status == ProposalStatus::Vetoed)?;
+        for (a, _) in votes(delta, id)? {
+            delta.delete(keys::vote(id, &a));
+        }
+        p.tally = t;
         write(delta, keys::proposal(id), &p);
-        events.push(Event::new(
-            "gov.proposal_result",
-            vec![("proposal".into(), id.to_string()), ("status".into(), p.status.as_str().into())],
-        ));
+        set_active_proposals(delta, active_proposals(delta)?.saturating_sub(1));
+        events.push(result_event(id, p.status));
     }
     Ok(())
 }
 
-/// `gov` pool = Σ deposits of open proposals.
+/// `gov` pool = Σ deposits of open proposals; the active-proposal counter = proposals in their
+/// deposit or voting period.
 pub(crate) fn check_invariants(state: &dyn StateRead) -> Result<(), String> {
     let mut total: Amount = 0;
     for (k, v) in state.scan_prefix(keys::GOV_DEPOSIT) {
@@ -492,6 +599,17 @@ pub(crate) fn check_invariants(state: &dyn StateRead) -> Result<(), String> {
     let pool = bank::module_balance(state, GOV_POOL).map_err(|e| e.to_string())?;
     if pool != total {
         return Err(format!("gov pool {pool} != deposits {total}"));
+    }
+    let open = proposals(state)
+        .map_err(|e| e.to_string())?
+        .iter()
+        .filter(|p| {
+            matches!(p.status, ProposalStatus::DepositPeriod | ProposalStatus::VotingPeriod)
+        })
+        .count();
+    let counted = active_proposals(state).map_err(|e| e.to_string())?;
+    if open != counted as usize {
+        return Err(format!("{open} open proposals but the counter says {counted}"));
     }
     Ok(())
 }

@@ -150,9 +150,12 @@ pub struct FaultRecord {
     pub validator: bool,
 }
 
-/// Registry parameters (defaults if absent).
+/// Registry parameters: written at genesis from `Params::registry` and changed by governance
+/// (`registry.*`); the [`chorus_types::Params`] default (bond floor
+/// [`chorus_types::DEFAULT_MIN_BOND`]) if absent.
 pub fn params(state: &dyn StateRead) -> Result<RegistryParams, TxError> {
-    Ok(read::<RegistryParams>(state, state_key::PARAMS_REGISTRY)?.unwrap_or_default())
+    Ok(read::<RegistryParams>(state, state_key::PARAMS_REGISTRY)?
+        .unwrap_or_else(|| chorus_types::Params::default().registry))
 }
 
 /// The registration of `addr`, if any.

@@ -5,7 +5,7 @@ use chorus_chain::state::MemState;
 use chorus_chain::{BlockContext, CommitError, execute_block, verify_last_commit};
 use chorus_crypto::ConsensusKey;
 use chorus_types::staking::{Vote, VoteType};
-use chorus_types::{CommitInfo, Genesis, GenesisValidator, Hash, Params};
+use chorus_types::{CommitInfo, Genesis, GenesisValidator, Hash};
 
 use crate::support::{CHAIN, addr};
 
@@ -30,7 +30,7 @@ fn state() -> MemState {
                 stake: 1_000_000,
             })
             .collect(),
-        params: Params::default(),
+        params: crate::support::test_params(0),
     };
     let mut s = MemState::new();
     s.apply(&chorus_chain::init_genesis(&genesis).unwrap());

@@ -15,9 +15,7 @@ use chorus_types::learning::{
     Capabilities, DataMode, Encryption, LearningMsg, ModelSpec, PhaseLengths, RegistryMsg, Role,
     RuleSpec, TaskSpec, score_commitment, update_commitment,
 };
-use chorus_types::{
-    Address, Amount, Event, Genesis, GenesisValidator, Hash, Msg, Params, keccak256,
-};
+use chorus_types::{Address, Amount, Event, Genesis, GenesisValidator, Hash, Msg, keccak256};
 
 use crate::support::{CHAIN, addr, ctx, verified};
 
@@ -95,7 +93,8 @@ impl Net {
             genesis_time_ms: 1_700_000_000_000,
             accounts,
             validators: vals,
-            params: Params::default(),
+            // Fee-free: the scenarios assert exact balances (fees are covered elsewhere).
+            params: crate::support::test_params(0),
         };
         let mut state = MemState::new();
         state.apply(&chorus_chain::init_genesis(&g).unwrap());

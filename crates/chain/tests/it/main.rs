@@ -1,6 +1,7 @@
 //! Integration tests of the chain: three-phase checks, block execution, genesis, invariants.
 #![allow(clippy::unwrap_used)]
 
+mod costs;
 mod execute;
 mod genesis;
 mod golden_state;

@@ -24,8 +24,7 @@ fn ckey(name: &str) -> ConsensusKey {
 }
 
 fn sgenesis() -> Genesis {
-    let mut params = Params::default();
-    params.bank.min_fee = MIN_FEE;
+    let mut params = test_params(MIN_FEE);
     params.staking.unbonding_time_ms = 10_000;
     params.staking.commission_change_period_ms = 20_000;
     params.slashing.signed_blocks_window = 10;

@@ -16,9 +16,21 @@ pub(crate) fn addr(name: &str) -> Address {
     key(name).address()
 }
 
-pub(crate) fn genesis() -> Genesis {
+/// `Params::default()` scaled down to these tests' amounts (stakes of 10^3–10^6, bonds of 5 and
+/// more), with `min_fee`: the minimum self-delegation and the registry bond floor at 1, and an
+/// evidence window of 1 000 blocks so that short unbonding periods (a few seconds) pass the
+/// parameter cross-checks. The real defaults are exercised by the tests that use them directly.
+pub(crate) fn test_params(min_fee: Amount) -> Params {
     let mut params = Params::default();
-    params.bank.min_fee = MIN_FEE;
+    params.bank.min_fee = min_fee;
+    params.staking.min_self_delegation = 1;
+    params.registry.min_bond = 1;
+    params.slashing.max_evidence_age_blocks = 1_000;
+    params
+}
+
+pub(crate) fn genesis() -> Genesis {
+    let params = test_params(MIN_FEE);
     Genesis {
         chain_id: CHAIN,
         genesis_time_ms: 1_700_000_000_000,

@@ -28,10 +28,13 @@ pub(crate) enum StakeCmd {
     /// (`HOME/keys/consensus.json`, written by `chorus init`) and a proof of possession signed
     /// by it.
     CreateValidator {
-        /// Initial self-delegation in base units, taken from the signer.
+        /// Initial self-delegation in base units, taken from the signer; at least the chain's
+        /// `staking.min_self_delegation` (default 10^9), which the operator's own stake must
+        /// keep to stay in the active set.
         #[arg(long)]
         self_delegation: Amount,
-        /// Minimum self-delegation (the validator is jailed below it).
+        /// The validator's own minimum self-delegation (jailed below it), on top of the
+        /// chain's.
         #[arg(long, default_value_t = 1)]
         min_self_delegation: Amount,
         /// Commission rate, a decimal fraction (`0.1` = 10 %).

@@ -42,31 +42,63 @@ enum TxCmd {
     Gov(GovCmd),
 }
 
-/// The signing key (decrypted from `HOME/keys/<from>.json`) and the node's chain id.
-pub(crate) async fn signing_key(signer: &SignerArgs) -> eyre::Result<(AccountKey, u64)> {
+/// What the node reports about the chain (`GET /v1/status`): what to sign for and the least fee.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ChainInfo {
+    /// Chain id (signed into every transaction).
+    pub(crate) chain_id: u64,
+    /// `bank.min_fee` now.
+    pub(crate) min_fee: u128,
+}
+
+impl ChainInfo {
+    /// Reads the fields from a `/v1/status` reply. A node that does not report `min_fee` is
+    /// assumed to use the default ([`chorus_types::DEFAULT_MIN_FEE`]).
+    pub(crate) fn from_status(status: &serde_json::Value) -> eyre::Result<ChainInfo> {
+        let chain_id =
+            status["chain_id"].as_u64().ok_or_else(|| eyre!("node status has no chain_id"))?;
+        let min_fee = match status.get("min_fee") {
+            None | Some(serde_json::Value::Null) => chorus_types::DEFAULT_MIN_FEE,
+            Some(v) => v
+                .as_str()
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(|| eyre!("node status has a malformed min_fee: {v}"))?,
+        };
+        Ok(ChainInfo { chain_id, min_fee })
+    }
+
+    /// The fee to sign with: `--fee` if given (the node refuses it below `min_fee`), else the
+    /// chain's minimum.
+    pub(crate) fn fee(&self, signer: &SignerArgs) -> u128 {
+        signer.fee.unwrap_or(self.min_fee)
+    }
+}
+
+/// The signing key (decrypted from `HOME/keys/<from>.json`) and what the node reports about the
+/// chain (id, minimum fee).
+pub(crate) async fn signing_key(signer: &SignerArgs) -> eyre::Result<(AccountKey, ChainInfo)> {
     let key = Home(signer.home.clone()).read_account(&signer.from, &signer.password)?;
     let status = http::get(&format!("{}/v1/status", signer.node)).await?;
-    let chain_id =
-        status["chain_id"].as_u64().ok_or_else(|| eyre!("node status has no chain_id"))?;
-    Ok((key, chain_id))
+    Ok((key, ChainInfo::from_status(&status)?))
 }
 
 /// Signs `msgs` with the configured key, submits, and (unless `--no-wait`) waits for the receipt.
 pub(crate) async fn send(signer: &SignerArgs, msgs: Vec<Msg>) -> eyre::Result<serde_json::Value> {
-    let (key, chain_id) = signing_key(signer).await?;
-    send_signed(signer, &key, chain_id, msgs).await
+    let (key, chain) = signing_key(signer).await?;
+    send_signed(signer, &key, chain, msgs).await
 }
 
-/// [`send`] with a key and chain id already read by [`signing_key`].
+/// [`send`] with a key and chain info already read by [`signing_key`].
 pub(crate) async fn send_signed(
     signer: &SignerArgs,
     key: &AccountKey,
-    chain_id: u64,
+    chain: ChainInfo,
     msgs: Vec<Msg>,
 ) -> eyre::Result<serde_json::Value> {
     let acct = http::get(&format!("{}/v1/accounts/{}", signer.node, key.address())).await?;
     let nonce = acct["pending_nonce"].as_u64().ok_or_else(|| eyre!("account has no nonce"))?;
-    let signed = chorus_crypto::sign_tx(key, Tx { chain_id, nonce, fee: signer.fee, msgs });
+    let tx = Tx { chain_id: chain.chain_id, nonce, fee: chain.fee(signer), msgs };
+    let signed = chorus_crypto::sign_tx(key, tx);
     let (code, body) = http::request(
         "POST",
         &format!("{}/v1/txs", signer.node),
@@ -104,9 +136,9 @@ pub(crate) fn run(args: TxArgs) -> eyre::Result<()> {
             TxCmd::Stake(cmd) => {
                 // Staking messages may need the signer's address and the chain id (proof of
                 // possession), so the key is read first.
-                let (key, chain_id) = signing_key(&args.signer).await?;
-                let msgs = stake_msgs(&args.signer, cmd, key.address(), chain_id).await?;
-                return send_signed(&args.signer, &key, chain_id, msgs).await;
+                let (key, chain) = signing_key(&args.signer).await?;
+                let msgs = stake_msgs(&args.signer, cmd, key.address(), chain.chain_id).await?;
+                return send_signed(&args.signer, &key, chain, msgs).await;
             }
         };
         send(&args.signer, msgs).await
@@ -120,4 +152,34 @@ pub(crate) fn run(args: TxArgs) -> eyre::Result<()> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn signer(fee: Option<u128>) -> SignerArgs {
+        SignerArgs {
+            home: ".chorus".into(),
+            node: "http://127.0.0.1:1".into(),
+            from: "faucet".into(),
+            password: String::new(),
+            fee,
+            no_wait: true,
+        }
+    }
+
+    #[test]
+    fn the_fee_defaults_to_the_minimum_the_node_reports_and_fee_overrides_it() {
+        let st = serde_json::json!({"chain_id": 7, "height": 3, "min_fee": "2500"});
+        let c = ChainInfo::from_status(&st).unwrap();
+        assert_eq!(c, ChainInfo { chain_id: 7, min_fee: 2_500 });
+        assert_eq!(c.fee(&signer(None)), 2_500);
+        assert_eq!(c.fee(&signer(Some(9_000))), 9_000);
+        // A node that predates `min_fee`: the default minimum.
+        let old = ChainInfo::from_status(&serde_json::json!({"chain_id": 7})).unwrap();
+        assert_eq!(old.min_fee, chorus_types::DEFAULT_MIN_FEE);
+        assert!(ChainInfo::from_status(&serde_json::json!({"chain_id": 7, "min_fee": 5})).is_err());
+        assert!(ChainInfo::from_status(&serde_json::json!({"min_fee": "5"})).is_err());
+    }
 }

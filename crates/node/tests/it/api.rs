@@ -31,6 +31,10 @@ pub(crate) async fn start_with(mut config: NodeConfig) -> Net {
     let alice = AccountKey::from_seed(b"alice");
     let bob = AccountKey::from_seed(b"bob").address();
     let operator = AccountKey::from_seed(b"operator").address();
+    // Small amounts (a 1 000 stake, fees of 10): the minimums scaled down accordingly.
+    let mut params = Params::default();
+    params.bank.min_fee = 10;
+    params.staking.min_self_delegation = 1;
     let genesis = Genesis {
         chain_id: CHAIN,
         genesis_time_ms: 0,
@@ -40,7 +44,7 @@ pub(crate) async fn start_with(mut config: NodeConfig) -> Net {
             consensus_key: validator.public_key(),
             stake: 1_000,
         }],
-        params: Params::default(),
+        params,
     };
     config.api.listen = "127.0.0.1:0".parse().unwrap();
     let (svc, _tasks) =
@@ -174,6 +178,9 @@ async fn queued_transactions_from_one_account_commit_in_nonce_order() {
     assert_eq!(bob["balance"], "5");
     let (_, status) = net.get("/v1/status").await;
     assert_eq!(status["mempool_size"], 0);
+    // Clients find the fee to pay and the chain to sign for here.
+    assert_eq!(status["min_fee"], "10");
+    assert_eq!(status["chain_id"], CHAIN);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -33,6 +33,7 @@ fn account(name: &str) -> AccountKey {
 fn genesis() -> Genesis {
     let mut params = Params::default();
     params.bank.min_fee = 10;
+    params.staking.min_self_delegation = 1; // a 1 000 stake
     Genesis {
         chain_id: CHAIN,
         genesis_time_ms: 0,

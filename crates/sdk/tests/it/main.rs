@@ -1,4 +1,5 @@
 //! The SDK's runtimes against the in-process `MemLedger` (real state machine, real training).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod fees;
 mod sealed;

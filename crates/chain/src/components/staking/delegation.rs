@@ -58,7 +58,7 @@ pub(super) fn delegate(
     }
     v.tokens = checked_add_amount(v.tokens, amount)?;
     v.shares = checked_add_amount(v.shares, shares)?;
-    put_validator(delta, &v);
+    put_validator(delta, &v)?;
     let d = Delegation { shares: checked_add_amount(existing.map_or(0, |d| d.shares), shares)? };
     write(delta, keys::delegation(del, val), &d);
     initialize_delegation(delta, del, val, height)?;
@@ -104,6 +104,11 @@ pub(super) fn unbond(
     let tokens = v.tokens_from_shares(shares);
     v.shares -= shares;
     v.tokens -= tokens;
+    if v.shares == 0 {
+        // An empty validator may have to be removed; `end_block` checks the ones marked here
+        // instead of scanning every validator.
+        write(delta, keys::empty(val), &());
+    }
     let left = d.shares - shares;
     if left == 0 {
         delta.delete(keys::delegation(del, val));
@@ -118,7 +123,7 @@ pub(super) fn unbond(
             vec![("validator", val.to_string()), ("reason", "self_delegation".into())],
         ));
     }
-    put_validator(delta, &v);
+    put_validator(delta, &v)?;
     if left > 0 {
         initialize_delegation(delta, del, val, height)?;
     }

@@ -1,5 +1,5 @@
 //! Why a staking or governance message was refused: [`StakingError`] with its stable numeric
-//! codes (400–499; governance uses 450–453), and `staking_err`, which wraps one into a
+//! codes (400–499; governance uses 450–455), and `staking_err`, which wraps one into a
 //! [`TxError`] for the message handlers.
 
 use chorus_types::{Address, Amount, Height};
@@ -97,6 +97,9 @@ pub enum StakingError {
     /// The validator is jailed (422).
     #[error("validator is jailed")]
     ValidatorJailed,
+    /// `max_candidates` validators are stored already (423).
+    #[error("too many validators (max {0}); raise staking.max_candidates by governance")]
+    TooManyValidators(u32),
     /// No such proposal (450).
     #[error("unknown proposal {0}")]
     UnknownProposal(u64),
@@ -109,6 +112,17 @@ pub enum StakingError {
     /// A proposal needs a title ≤ 140 bytes and 1–16 changes (453).
     #[error("invalid proposal: {0}")]
     InvalidProposal(&'static str),
+    /// A deposit below the minimum initial deposit (or what is still missing) (454).
+    #[error("deposit {got} below the minimum {min}")]
+    DepositTooLow {
+        /// Least accepted amount.
+        min: Amount,
+        /// Offered amount.
+        got: Amount,
+    },
+    /// `max_active_proposals` proposals are in their deposit or voting period (455).
+    #[error("too many active proposals (max {0})")]
+    TooManyProposals(u32),
 }
 
 impl StakingError {
@@ -139,10 +153,13 @@ impl StakingError {
             InvalidDescription => 420,
             InvalidMinSelfDelegation(_) => 421,
             ValidatorJailed => 422,
+            TooManyValidators(_) => 423,
             UnknownProposal(_) => 450,
             InvalidParamChange(_) => 451,
             ProposalClosed(_) => 452,
             InvalidProposal(_) => 453,
+            DepositTooLow { .. } => 454,
+            TooManyProposals(_) => 455,
         }
     }
 }

@@ -41,7 +41,7 @@ pub(crate) fn init_genesis(delta: &mut StateDelta<'_>, genesis: &Genesis) -> Res
             commission,
             0,
             Description::default(),
-        );
+        )?;
         bank::mint_to_module(delta, NOT_BONDED_POOL, v.stake)?;
         delegate(
             delta,

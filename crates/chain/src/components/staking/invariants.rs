@@ -3,17 +3,54 @@
 //! stay within what is outstanding, and reward counters balance. Governance's own checks run
 //! last.
 
-use chorus_types::Amount;
+use std::collections::BTreeSet;
+
+use chorus_types::{Address, Amount};
 
 use super::distribution::pending_rewards;
+use super::helpers::{power_key, validator_count};
+use super::keys;
+use super::power::power_params;
+use super::query::validator_set;
 use super::query::{
     all_delegations, all_unbondings, community_pool, reward_totals, validator_rewards, validators,
 };
-use super::types::BondStatus;
+use super::types::{BondStatus, Validator};
 use super::{BONDED_POOL, DISTRIBUTION_POOL, NOT_BONDED_POOL};
 use crate::TxError;
 use crate::components::{bank, gov};
 use crate::state::StateRead;
+
+/// The power index holds exactly the non-jailed validators with power > 0; the validator count
+/// is the number of records; the Bonded validators are exactly the stored set; every Unbonding
+/// validator is in the validator queue at its completion time.
+fn check_indexes(state: &dyn StateRead, vals: &[Validator]) -> Result<(), String> {
+    let e = |x: TxError| x.to_string();
+    let pr = power_params(state).map_err(e)?;
+    let want: BTreeSet<Vec<u8>> = vals.iter().filter_map(|v| power_key(v, &pr)).collect();
+    let have: BTreeSet<Vec<u8>> =
+        state.scan_prefix(keys::POWER).into_iter().map(|(k, _)| k).collect();
+    if want != have {
+        return Err(format!("power index has {} keys, validators need {}", have.len(), want.len()));
+    }
+    let count = validator_count(state).map_err(e)?;
+    if count as usize != vals.len() {
+        return Err(format!("validator count {count} != {} records", vals.len()));
+    }
+    let bonded: BTreeSet<Address> =
+        vals.iter().filter(|v| v.status == BondStatus::Bonded).map(|v| v.operator).collect();
+    let set: BTreeSet<Address> =
+        validator_set(state).map_err(e)?.iter().map(|s| s.operator).collect();
+    if bonded != set {
+        return Err(format!("{} bonded validators but {} in the set", bonded.len(), set.len()));
+    }
+    for v in vals.iter().filter(|v| v.status == BondStatus::Unbonding) {
+        if state.get(&keys::val_queue(v.unbonding_time_ms, &v.operator)).is_none() {
+            return Err(format!("unbonding validator {} not in the validator queue", v.operator));
+        }
+    }
+    Ok(())
+}
 
 /// Checks the staking, distribution and governance invariants (`docs/staking.md`).
 pub fn check_invariants(state: &dyn StateRead) -> Result<(), String> {
@@ -73,6 +110,7 @@ pub fn check_invariants(state: &dyn StateRead) -> Result<(), String> {
             ));
         }
     }
+    check_indexes(state, &vals)?;
     let community = community_pool(state).map_err(e)?;
     let dist = bank::module_balance(state, DISTRIBUTION_POOL).map_err(e)?;
     if dist != outstanding + community {

@@ -18,6 +18,16 @@ pub(crate) const RED_QUEUE: &[u8] = b"staking/redq/";
 pub(crate) const SIGNING: &[u8] = b"staking/sign/";
 pub(crate) const SET: &[u8] = b"staking/set";
 pub(crate) const SET_PREV: &[u8] = b"staking/set_prev";
+/// Power index of the validators that may enter the set (not jailed, power > 0):
+/// `staking/pow/<!power u64 BE><consensus key><operator>`, so a prefix scan walks power
+/// descending, then consensus key ascending.
+pub(crate) const POWER: &[u8] = b"staking/pow/";
+/// Validators unbonding, by completion time: `staking/valq/<time BE><operator>`.
+pub(crate) const VAL_QUEUE: &[u8] = b"staking/valq/";
+/// Validators whose shares fell to 0 in this block (checked for removal in `end_block`).
+pub(crate) const EMPTY: &[u8] = b"staking/empty/";
+/// Number of stored validators (u32).
+pub(crate) const VAL_COUNT: &[u8] = b"staking/nval";
 
 pub(crate) const DIST_VAL: &[u8] = b"dist/val/";
 pub(crate) const DIST_HIST: &[u8] = b"dist/hist/";
@@ -30,7 +40,12 @@ pub(crate) const GOV_NEXT_ID: &[u8] = b"gov/next_id";
 pub(crate) const GOV_PROPOSAL: &[u8] = b"gov/prop/";
 pub(crate) const GOV_DEPOSIT: &[u8] = b"gov/deposit/";
 pub(crate) const GOV_VOTE: &[u8] = b"gov/vote/";
-pub(crate) const GOV_ACTIVE: &[u8] = b"gov/active/";
+/// Proposals in their deposit period by its end: `gov/dq/<deposit_end BE><id BE>`.
+pub(crate) const GOV_DEPOSIT_QUEUE: &[u8] = b"gov/dq/";
+/// Proposals in their voting period by its end: `gov/vq/<voting_end BE><id BE>`.
+pub(crate) const GOV_VOTING_QUEUE: &[u8] = b"gov/vq/";
+/// Number of proposals in their deposit or voting period (u32).
+pub(crate) const GOV_ACTIVE_COUNT: &[u8] = b"gov/n_active";
 
 pub(crate) fn k(prefix: &[u8], parts: &[&[u8]]) -> Vec<u8> {
     let mut v = prefix.to_vec();
@@ -85,8 +100,20 @@ pub(crate) fn deposit(id: u64, addr: &Address) -> Vec<u8> {
 pub(crate) fn vote(id: u64, addr: &Address) -> Vec<u8> {
     k(GOV_VOTE, &[&id.to_be_bytes(), &addr.0])
 }
-pub(crate) fn active(id: u64) -> Vec<u8> {
-    k(GOV_ACTIVE, &[&id.to_be_bytes()])
+pub(crate) fn deposit_queue(end_ms: u64, id: u64) -> Vec<u8> {
+    k(GOV_DEPOSIT_QUEUE, &[&end_ms.to_be_bytes(), &id.to_be_bytes()])
+}
+pub(crate) fn voting_queue(end_ms: u64, id: u64) -> Vec<u8> {
+    k(GOV_VOTING_QUEUE, &[&end_ms.to_be_bytes(), &id.to_be_bytes()])
+}
+pub(crate) fn power(power: u64, cons: &[u8; 32], op: &Address) -> Vec<u8> {
+    k(POWER, &[&(u64::MAX - power).to_be_bytes(), cons, &op.0])
+}
+pub(crate) fn val_queue(time: u64, op: &Address) -> Vec<u8> {
+    k(VAL_QUEUE, &[&time.to_be_bytes(), &op.0])
+}
+pub(crate) fn empty(op: &Address) -> Vec<u8> {
+    k(EMPTY, &[&op.0])
 }
 
 /// Splits the raw suffix after `prefix` into 20-byte addresses.

@@ -12,7 +12,9 @@ use super::NOT_BONDED_POOL;
 use super::delegation::{Source, push_entry, shares_for, unbond};
 use super::distribution::{initialize_delegation, pay_out};
 use super::error::{StakingError, staking_err};
-use super::helpers::{move_pool, pool_of, put_validator, staking_event, store_new_validator};
+use super::helpers::{
+    move_pool, pool_of, put_validator, staking_event, store_new_validator, validator_count,
+};
 use super::keys;
 use super::query::{
     delegation, must_validator, redelegations_of, signing_info, staking_params, validator,
@@ -97,17 +99,33 @@ pub(crate) fn spend(msg: &StakingMsg) -> Amount {
     }
 }
 
+/// A new validator must bring at least `min_self_delegation` (C1: a seat used to cost 1 unit)
+/// and find a free place under `max_candidates` (bounds the validator-set update).
+fn check_seat(state: &dyn StateRead, self_delegation: Amount) -> Result<(), TxError> {
+    let sp = staking_params(state)?;
+    if self_delegation < sp.min_self_delegation {
+        return Err(staking_err(StakingError::SelfDelegationTooLow {
+            min: sp.min_self_delegation,
+            have: self_delegation,
+        }));
+    }
+    if validator_count(state)? >= sp.max_candidates {
+        return Err(staking_err(StakingError::TooManyValidators(sp.max_candidates)));
+    }
+    Ok(())
+}
+
 pub(crate) fn check_stateful(
     state: &dyn StateRead,
     ctx: &TxContext<'_>,
     msg: &StakingMsg,
 ) -> Result<(), TxError> {
     match msg {
-        StakingMsg::CreateValidator { .. } => {
+        StakingMsg::CreateValidator { self_delegation, .. } => {
             if validator(state, &ctx.sender)?.is_some() {
                 return Err(staking_err(StakingError::ValidatorExists(ctx.sender)));
             }
-            Ok(())
+            check_seat(state, *self_delegation)
         }
         StakingMsg::Delegate { validator: v, .. } | StakingMsg::Undelegate { validator: v, .. } => {
             must_validator(state, v).map(|_| ())
@@ -202,6 +220,7 @@ fn create_validator(
             have: *self_delegation,
         }));
     }
+    check_seat(delta, *self_delegation)?;
     store_new_validator(
         delta,
         sender,
@@ -214,7 +233,7 @@ fn create_validator(
         },
         *min_self_delegation,
         description.clone(),
-    );
+    )?;
     super::delegation::delegate(
         delta,
         height,
@@ -283,7 +302,7 @@ fn edit_validator(
         }
         v.min_self_delegation = *m;
     }
-    put_validator(delta, &v);
+    put_validator(delta, &v)?;
     events.push(staking_event(
         "staking.edit_validator",
         vec![("validator", sender.to_string()), ("commission_rate", v.commission.rate.to_string())],
@@ -553,14 +572,12 @@ fn unjail(
         return Err(staking_err(StakingError::StillJailed { until_ms: si.jailed_until_ms }));
     }
     let own = delegation(delta, &sender, &sender)?.map_or(0, |d| v.tokens_from_shares(d.shares));
-    if own == 0 || own < v.min_self_delegation {
-        return Err(staking_err(StakingError::SelfDelegationTooLow {
-            min: v.min_self_delegation,
-            have: own,
-        }));
+    let min = v.min_self_delegation.max(staking_params(delta)?.min_self_delegation);
+    if own == 0 || own < min {
+        return Err(staking_err(StakingError::SelfDelegationTooLow { min, have: own }));
     }
     v.jailed = false;
-    put_validator(delta, &v);
+    put_validator(delta, &v)?;
     events.push(staking_event("staking.unjail", vec![("validator", sender.to_string())]));
     Ok(())
 }

@@ -99,7 +99,7 @@ pub fn slash(
         write(delta, keys::dist_slash(op, ended), &eff);
         let mut v = must_validator(delta, op)?;
         v.tokens -= from_tokens;
-        put_validator(delta, &v);
+        put_validator(delta, &v)?;
         bank::burn_from_module(delta, pool_of(v.status), from_tokens)?;
         burnt += from_tokens;
     }
@@ -126,7 +126,7 @@ fn jail(
 ) -> Result<(), TxError> {
     let mut v = must_validator(delta, op)?;
     v.jailed = true;
-    put_validator(delta, &v);
+    put_validator(delta, &v)?;
     let mut si = signing_info(delta, op)?.unwrap_or_default();
     si.jailed_until_ms = si.jailed_until_ms.max(until_ms);
     write(delta, keys::signing(op), &si);
