@@ -352,6 +352,20 @@ async fn wait_until(what: &str, mut ok: impl AsyncFnMut() -> bool) {
     }
 }
 
+/// Submits `tx` to `a` and waits until `b` holds it. Gossipsub needs its mesh to form first:
+/// publishing the same bytes again is idempotent, so it republishes until `b` has it.
+async fn submit_until_gossiped(a: &Node, b: &Node, tx: &SignedTx) {
+    assert_eq!(a.submit(tx).await.0, 200);
+    wait_until("the transaction to reach B", async || {
+        if b.tx_status(tx).await == "pending" {
+            return true;
+        }
+        a.svc.api.gossip.as_ref().unwrap().publish(tx.encode());
+        false
+    })
+    .await;
+}
+
 async fn gossiping_pair() -> (Node, Node) {
     let (pa, pb) = (free_port(), free_port());
     let addr = |p: u16| SocketAddr::from(([127, 0, 0, 1], p));
@@ -368,18 +382,7 @@ async fn gossiping_pair() -> (Node, Node) {
 async fn a_transaction_submitted_to_one_validator_reaches_the_others_mempool_by_gossip() {
     let (a, b) = gossiping_pair().await;
     let bob = account("bob").address();
-    // Gossipsub needs the mesh to form: resubmitting the same bytes is idempotent (a duplicate
-    // in A's pool), so publish until B has it.
-    let tx = transfer("mallory", 0, bob, 3, 10);
-    assert_eq!(a.submit(&tx).await.0, 200);
-    wait_until("the transaction to reach B", async || {
-        if b.tx_status(&tx).await == "pending" {
-            return true;
-        }
-        a.svc.api.gossip.as_ref().unwrap().publish(tx.encode());
-        false
-    })
-    .await;
+    submit_until_gossiped(&a, &b, &transfer("mallory", 0, bob, 3, 10)).await;
     // A queued follow-up goes the same way, and B can include both in a block.
     let next = transfer("mallory", 1, bob, 4, 10);
     assert_eq!(a.submit(&next).await.0, 200);
@@ -394,16 +397,7 @@ async fn a_transaction_submitted_to_one_validator_reaches_the_others_mempool_by_
 async fn a_peer_gossiping_garbage_is_rejected_then_ignored_and_nothing_of_it_enters_the_mempool() {
     let (a, b) = gossiping_pair().await;
     let bob = account("bob").address();
-    let good = transfer("mallory", 0, bob, 3, 10);
-    assert_eq!(a.submit(&good).await.0, 200);
-    wait_until("the mesh to carry a valid transaction", async || {
-        if b.tx_status(&good).await == "pending" {
-            return true;
-        }
-        a.svc.api.gossip.as_ref().unwrap().publish(good.encode());
-        false
-    })
-    .await;
+    submit_until_gossiped(&a, &b, &transfer("mallory", 0, bob, 3, 10)).await;
     // A (playing a faulty peer) publishes bytes that fail the stateless checks.
     a.svc.api.gossip.as_ref().unwrap().publish(vec![0xff; 100]);
     wait_until("B to reject the garbage", async || {
