@@ -9,8 +9,8 @@
 //!   stateless checks (undecodable, bad signature, wrong chain) is *rejected*, which lowers the
 //!   sending peer's score until gossipsub stops talking to it; one that is merely stale or a
 //!   duplicate is *ignored*.
-//! - Queues are bounded: outbound publications ([`GossipConfig::queue`]; when full the oldest
-//!   waits and new ones are dropped and counted), admissions in flight
+//! - Queues are bounded: outbound publications ([`GossipConfig::queue`]; when full, new ones
+//!   are not published and stay in this node's mempool only), admissions in flight
 //!   ([`GossipConfig::max_inflight`]; beyond it inbound messages are ignored), and gossipsub's
 //!   own per-connection queue.
 //!
@@ -171,9 +171,6 @@ fn behaviour(key: &identity::Keypair, topic: &IdentTopic) -> Result<gossipsub::B
     Ok(gs)
 }
 
-/// The address the swarm listens on, once known (for tests that bind port 0).
-pub type ListenAddr = watch::Receiver<Option<SocketAddr>>;
-
 /// Starts the gossip swarm. Transactions received from peers are admitted through `api`;
 /// transactions queued on the [`GossipHandle`] whose receiver is `outbound` are published.
 pub fn start(
@@ -184,7 +181,7 @@ pub fn start(
     api: ApiState,
     outbound: mpsc::Receiver<Vec<u8>>,
     stop: watch::Receiver<bool>,
-) -> Result<(JoinHandle<()>, ListenAddr), GossipError> {
+) -> Result<JoinHandle<()>, GossipError> {
     let topic = IdentTopic::new(format!("/chorus/{chain_id}/txs/1"));
     let t = topic.clone();
     let mut swarm = libp2p::SwarmBuilder::with_existing_identity(key)
@@ -198,16 +195,13 @@ pub fn start(
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(120)))
         .build();
     swarm.listen_on(multiaddr(&listen)).map_err(|e| GossipError::Swarm(e.to_string()))?;
-    let (bound_tx, bound_rx) = watch::channel(None);
     let peers: Vec<SocketAddr> = config.peers.iter().copied().filter(|p| *p != listen).collect();
     let inflight = Arc::new(Semaphore::new(config.max_inflight.max(1)));
-    let task = tokio::spawn(run(swarm, topic, peers, api, outbound, inflight, bound_tx, stop));
-    Ok((task, bound_rx))
+    Ok(tokio::spawn(run(swarm, topic, peers, api, outbound, inflight, stop)))
 }
 
 type Verdict = (MessageId, PeerId, MessageAcceptance);
 
-#[allow(clippy::too_many_arguments)]
 async fn run(
     mut swarm: libp2p::Swarm<gossipsub::Behaviour>,
     topic: IdentTopic,
@@ -215,7 +209,6 @@ async fn run(
     api: ApiState,
     mut outbound: mpsc::Receiver<Vec<u8>>,
     inflight: Arc<Semaphore>,
-    bound: watch::Sender<Option<SocketAddr>>,
     mut stop: watch::Receiver<bool>,
 ) {
     let (verdict_tx, mut verdicts) = mpsc::unbounded_channel::<Verdict>();
@@ -247,15 +240,6 @@ async fn run(
             }
             event = swarm.select_next_some() => match event {
                 SwarmEvent::NewListenAddr { address, .. } => {
-                    let addr = address.iter().fold((None, None), |(ip, port), p| match p {
-                        Protocol::Ip4(v) => (Some(std::net::IpAddr::V4(v)), port),
-                        Protocol::Ip6(v) => (Some(std::net::IpAddr::V6(v)), port),
-                        Protocol::Tcp(p) => (ip, Some(p)),
-                        _ => (ip, port),
-                    });
-                    if let (Some(ip), Some(port)) = addr {
-                        let _ = bound.send(Some(SocketAddr::new(ip, port)));
-                    }
                     tracing::info!(target: "node::gossip", %address, "gossip listening");
                 }
                 SwarmEvent::ConnectionEstablished { endpoint, .. } if endpoint.is_dialer() => {

@@ -286,7 +286,7 @@ pub async fn start_services(
     let mut tasks = vec![server];
     if let (Some(listen), Some((_, outbound))) = (config.gossip.listen, gossip_channel) {
         let key = crate::gossip::load_or_create_node_key(data_dir)?;
-        let (task, _) = crate::gossip::start(
+        let task = crate::gossip::start(
             &config.gossip,
             listen,
             key,
