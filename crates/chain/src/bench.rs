@@ -214,6 +214,7 @@ pub fn learning_round(
         score_threshold: 1,
         dp: None,
         encryption: Encryption::None,
+        max_examples: chorus_types::learning::MAX_EXAMPLES_PER_UPDATE,
     };
     txs.push(sign(
         &owner,
@@ -232,7 +233,7 @@ pub fn learning_round(
     let update = |i: usize| Hash(keccak256(format!("update{i}").as_bytes()));
     let mut txs = Vec::with_capacity(participants);
     for (i, k) in pkeys.iter().enumerate() {
-        let c = update_commitment(&update(i), &salt(i), &k.address(), task, 0);
+        let c = update_commitment(&update(i), 100 + i as u64, &salt(i), &k.address(), task, 0);
         let m = Msg::Learning(LearningMsg::Commit { task, round: 0, commitment: c });
         txs.push(sign(k, 1, m, clock, &mut r.verify_us)?);
     }
@@ -285,8 +286,9 @@ pub fn learning_round(
     let acc = learning::math::accepted_set(&updates, &c, 1);
     let set_hash = learning::math::accepted_set_hash(task, 0, &acc);
     let model_id = Hash([9; 32]);
-    // Equal power: the first ⌈2n/3⌉ attestations finalize; later ones would be refused as late.
-    let quorum = (2 * validators).div_ceil(3);
+    // Equal power: the first ⌊2n/3⌋ + 1 attestations (strictly more than 2/3) finalize; later
+    // ones would be refused as late.
+    let quorum = 2 * validators / 3 + 1;
     let mut txs = Vec::with_capacity(quorum);
     for (v, k) in vkeys.iter().enumerate().take(quorum) {
         let m = if v == 0 {
@@ -322,7 +324,7 @@ mod tests {
         let r = learning_round(8, 3, &|| Duration::ZERO).unwrap();
         assert!(r.finalized);
         assert_eq!(r.accepted, 8);
-        assert_eq!(r.txs, 8 * 2 + 3 * 2 + 2);
+        assert_eq!(r.txs, 8 * 2 + 3 * 2 + 3);
         assert_eq!(r.payouts, 8 + 3);
     }
 }

@@ -92,6 +92,14 @@ pub const LEARNING_NEXT_TASK: &[u8] = b"learning/next_task";
 pub const TASK_PREFIX: &[u8] = b"learning/task/";
 /// Prefix of the index of tasks that still need block hooks: `learning/active/<task>` → `()`.
 pub const ACTIVE_TASK_PREFIX: &[u8] = b"learning/active/";
+/// Prefix of the learning hook's deadline-indexed queue:
+/// `learning/due/<height u64 BE><task u64 BE>` → `()` (each live task has at most one entry).
+pub const LEARNING_DUE_PREFIX: &[u8] = b"learning/due/";
+/// Number of tasks that are not ended (`u64`): capped by `learning::MAX_ACTIVE_TASKS`.
+pub const LEARNING_ACTIVE_COUNT: &[u8] = b"learning/active_count";
+/// Prefix of registry bond locks: `registry/lock/<addr20>` → `u64` height before which the
+/// participant may not `Withdraw` (it is selected in an open round).
+pub const BOND_LOCK_PREFIX: &[u8] = b"registry/lock/";
 /// Prefix of learning per-round records: `learning/<kind>/<task><round>[<addr20>]`.
 pub const LEARNING_PREFIX: &[u8] = b"learning/";
 
@@ -115,6 +123,23 @@ pub fn fault(addr: &Address, seq: u32) -> Vec<u8> {
 /// `learning/task/<task>`.
 pub fn task(task: u64) -> Vec<u8> {
     join(TASK_PREFIX, &task.to_be_bytes())
+}
+
+/// `learning/due/<height>`: the queue entries due at `height`.
+pub fn learning_due_at(height: u64) -> Vec<u8> {
+    join(LEARNING_DUE_PREFIX, &height.to_be_bytes())
+}
+
+/// `learning/due/<height><task>`.
+pub fn learning_due(height: u64, task: u64) -> Vec<u8> {
+    let mut k = learning_due_at(height);
+    k.extend_from_slice(&task.to_be_bytes());
+    k
+}
+
+/// `registry/lock/<addr>`.
+pub fn bond_lock(addr: &Address) -> Vec<u8> {
+    join(BOND_LOCK_PREFIX, &addr.0)
 }
 
 /// `learning/active/<task>`.

@@ -3,7 +3,7 @@
 //!
 //! Checks, round by round:
 //! 1. every opened commitment: the `Reveal` transaction found in the blocks (sender recovered from
-//!    its signature) recomputes `update_commitment(update_id, salt, sender, task, round)` equal
+//!    its signature) recomputes `update_commitment(update_id, num_examples, salt, sender, task, round)` equal
 //!    to the stored commitment;
 //! 2. every revealed update blob hashes (BLAKE3) to its id;
 //! 3. the accepted set recomputed with the chain's pure `consensus` / `accepted_set` /
@@ -176,7 +176,8 @@ pub async fn run_with_key<L: LedgerSource, B: BlobStore>(
                     rv.update_id
                 );
             };
-            let got = update_commitment(&rv.update_id, salt, &c.participant, task, r);
+            let got =
+                update_commitment(&rv.update_id, rv.num_examples, salt, &c.participant, task, r);
             if got != c.commitment {
                 fail!(
                     r,

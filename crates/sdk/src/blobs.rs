@@ -71,6 +71,13 @@ impl MemBlobs {
     pub fn new() -> Self {
         Self::default()
     }
+    /// Every id stored in `ns` (tests: what a reader listing the store would find).
+    pub fn ids(&self, ns: &str) -> Vec<Hash> {
+        self.blobs
+            .lock()
+            .map(|m| m.keys().filter(|(n, _)| n == ns).map(|(_, id)| *id).collect())
+            .unwrap_or_default()
+    }
     /// Replaces the bytes stored under `id` (tests: simulate corruption).
     pub fn overwrite(&self, ns: &str, id: &Hash, data: Vec<u8>) {
         if let Ok(mut m) = self.blobs.lock() {

@@ -1,12 +1,18 @@
 //! The participant runtime: register with a bond, and in every round it is selected for, train
-//! on its local data from the round's base model, upload the fixed-point delta, `Commit`, then
-//! `Reveal`. Optional Byzantine behaviour for experiments ([`Attack`]).
+//! on its local data from the round's base model, `Commit` to the content hash of the
+//! fixed-point delta (computed locally), and only once the round is in its reveal phase upload
+//! the delta and `Reveal`. Nobody can read an update before the commit window has closed, so
+//! nobody can copy it (security review H5). Optional Byzantine behaviour for experiments
+//! ([`Attack`]).
 //!
 //! Restart safety: before each transaction is submitted, its signed bytes are written to the
 //! progress file ([`crate::progress::ParticipantRound`]); a restarted participant re-submits
 //! those bytes instead of signing anew. The commitment salt is
 //! `keccak256("chorus/salt" ‖ secret key ‖ task(u64 BE) ‖ round(u32 BE))`, so it is
-//! reproducible even if the progress file is lost after the commit.
+//! reproducible even if the progress file is lost after the commit. The committed bytes wait for
+//! the reveal phase in memory and, with a progress file, in `<progress file>.update-<task>-<round>`
+//! (written before the commit is sent); without them a restarted participant retrains (training
+//! is seeded per round) and reveals only if it reproduces the committed id.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -16,6 +22,7 @@ use std::time::Duration;
 use chorus_crypto::AccountKey;
 use chorus_fl::Update;
 use chorus_fl::fixed::Micros;
+use chorus_store::BlobId;
 use chorus_trainer::{Dataset, LabelFlip, TrainConfig};
 use chorus_types::learning::{
     Capabilities, Encryption, LearningMsg, RegistryMsg, Role, RoundNo, TaskId, update_commitment,
@@ -24,7 +31,7 @@ use chorus_types::{Amount, Hash, Msg, keccak256};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
-use crate::blobs::{BlobStore, MODELS_NAMESPACE, UPDATES_NAMESPACE};
+use crate::blobs::{BlobStore, MODELS_NAMESPACE, UPDATES_NAMESPACE, hash_of};
 use crate::client::TxSender;
 use crate::ledger::LedgerSource;
 use crate::progress::{ParticipantRound, ProgressFile, StoredTx};
@@ -155,6 +162,17 @@ impl std::str::FromStr for Attack {
     }
 }
 
+/// The most examples a reveal may claim in a round of a task with `spec` for a participant
+/// assigned `shards` shards (the chain refuses more: security review H4).
+pub fn examples_cap(spec: &chorus_types::learning::TaskSpec, shards: usize) -> u64 {
+    match spec.data {
+        chorus_types::learning::DataMode::Private => spec.max_examples,
+        chorus_types::learning::DataMode::ShardPool { .. } => {
+            spec.max_examples.saturating_mul(shards as u64)
+        }
+    }
+}
+
 /// Participant settings.
 #[derive(Clone, Debug)]
 pub struct ParticipantConfig {
@@ -207,6 +225,8 @@ pub struct Participant<L, B> {
     register_tx: Option<Hash>,
     /// Registration seen on chain (registrations are only re-read until then).
     registered: bool,
+    /// Committed update bytes not uploaded yet (they go to the store in the reveal phase).
+    pending: BTreeMap<(TaskId, RoundNo), Vec<u8>>,
 }
 
 /// The X25519 key a participant registers for sealed delivery to it, derived from its account
@@ -250,6 +270,7 @@ impl<L: LedgerSource + 'static, B: BlobStore + 'static> Participant<L, B> {
             progress,
             register_tx: None,
             registered: false,
+            pending: BTreeMap::new(),
         })
     }
 
@@ -377,13 +398,74 @@ impl<L: LedgerSource + 'static, B: BlobStore + 'static> Participant<L, B> {
         self.progress.set(task, round, rec)
     }
 
+    /// Trains and encodes this round's update: the bytes to store (sealed to the committee if
+    /// the task says so), the examples behind it and its fixed-point norm.
+    async fn update_bytes(
+        &self,
+        tm: &TaskModel,
+        rd: &RoundView,
+        enc: &Encryption,
+    ) -> Result<(Vec<u8>, u64, u64)> {
+        let (u, n) = self.make_update(tm, rd).await?;
+        let salt = derive_salt(self.sender.key(), rd.task, rd.round);
+        let mut bytes = u.to_bytes();
+        if let Encryption::Committee { keys } = enc {
+            let pubs: Vec<chorus_store::SealPublicKey> =
+                keys.iter().map(|k| chorus_store::SealPublicKey(*k)).collect();
+            // `seal` binds its keys to the plaintext too (L5): an update re-trained after a
+            // crash in the same round never reuses this seed's keystream.
+            let seed = keccak256(&[b"chorus/seal".as_slice(), &salt.0].concat());
+            bytes = chorus_store::seal(&bytes, &pubs, &seed)?;
+        }
+        Ok((bytes, n, TaskModel::norm(&u)))
+    }
+
+    fn pending_path(&self, task: TaskId, round: RoundNo) -> Option<PathBuf> {
+        let p = self.cfg.state_path.as_ref()?;
+        Some(PathBuf::from(format!("{}.update-{task}-{round}", p.display())))
+    }
+
+    /// Keeps committed bytes until the reveal phase (on disk too when there is a progress file,
+    /// written before the commit is sent).
+    fn keep_pending(&mut self, task: TaskId, round: RoundNo, bytes: Vec<u8>) -> Result<()> {
+        if let Some(path) = self.pending_path(task, round) {
+            let io = |source| Error::Io { path: path.display().to_string(), source };
+            let tmp = PathBuf::from(format!("{}.tmp", path.display()));
+            std::fs::write(&tmp, &bytes).map_err(io)?;
+            std::fs::rename(&tmp, &path).map_err(io)?;
+        }
+        self.pending.retain(|(t, r), _| *t != task || *r + 1 >= round);
+        self.pending.insert((task, round), bytes);
+        Ok(())
+    }
+
+    fn take_pending(&mut self, task: TaskId, round: RoundNo) -> Result<Option<Vec<u8>>> {
+        if let Some(b) = self.pending.get(&(task, round)) {
+            return Ok(Some(b.clone()));
+        }
+        match self.pending_path(task, round) {
+            Some(path) if path.exists() => std::fs::read(&path)
+                .map(Some)
+                .map_err(|source| Error::Io { path: path.display().to_string(), source }),
+            _ => Ok(None),
+        }
+    }
+
+    fn drop_pending(&mut self, task: TaskId, round: RoundNo) {
+        self.pending.remove(&(task, round));
+        if let Some(path) = self.pending_path(task, round) {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+
     async fn do_round(
         &mut self,
         rd: &RoundView,
         tm: &TaskModel,
-        enc: &Encryption,
+        spec: &chorus_types::learning::TaskSpec,
         report: &mut StepReport,
     ) -> Result<()> {
+        let enc = &spec.encryption;
         let me = self.address();
         let (t, r) = (rd.task, rd.round);
         let mut rec = self.progress.get(t, r);
@@ -398,22 +480,17 @@ impl<L: LedgerSource + 'static, B: BlobStore + 'static> Participant<L, B> {
                     report.sent.push(("commit", t, r, h));
                     return Ok(());
                 }
-                let (u, n) = self.make_update(tm, rd).await?;
+                let shards =
+                    rd.selection.iter().find(|s| s.address == me).map_or(0, |s| s.shards.len());
+                let cap = examples_cap(spec, shards);
+                let (bytes, n, norm) = self.update_bytes(tm, rd, enc).await?;
+                // H4: the weight is bound in the commitment and capped by the task.
+                let n = n.min(cap).max(1);
                 let salt = derive_salt(self.sender.key(), t, r);
-                let mut bytes = u.to_bytes();
-                if let Encryption::Committee { keys } = enc {
-                    let pubs: Vec<chorus_store::SealPublicKey> =
-                        keys.iter().map(|k| chorus_store::SealPublicKey(*k)).collect();
-                    // `seal` binds its keys to the plaintext too (L5): an update re-trained
-                    // after a crash in the same round never reuses this seed's keystream.
-                    let seed = keccak256(&[b"chorus/seal".as_slice(), &salt.0].concat());
-                    bytes = chorus_store::seal(&bytes, &pubs, &seed)?;
-                }
-                // Signed with the account key: a node only takes uploads from registered
-                // participants.
-                let update_id =
-                    self.blobs.put_signed(UPDATES_NAMESPACE, bytes, self.sender.key()).await?;
-                let commitment = update_commitment(&update_id, &salt, &me, t, r);
+                // H5: commit to the content hash only; the bytes stay here until the reveal phase.
+                let update_id = hash_of(&BlobId::of(&bytes));
+                self.keep_pending(t, r, bytes)?;
+                let commitment = update_commitment(&update_id, n, &salt, &me, t, r);
                 let stx = self
                     .sender
                     .sign(vec![Msg::Learning(LearningMsg::Commit {
@@ -425,7 +502,7 @@ impl<L: LedgerSource + 'static, B: BlobStore + 'static> Participant<L, B> {
                 rec.update_id = Some(update_id);
                 rec.salt = Some(salt);
                 rec.num_examples = n;
-                rec.norm = TaskModel::norm(&u);
+                rec.norm = norm;
                 rec.commit_tx = Some(StoredTx::new(&stx)?);
                 self.persist(t, r, rec).await?;
                 let h = self.sender.resubmit(&stx).await?;
@@ -447,6 +524,26 @@ impl<L: LedgerSource + 'static, B: BlobStore + 'static> Participant<L, B> {
                     rec.abandoned = Some("commit on chain but no local update record".into());
                     return self.persist(t, r, rec).await;
                 };
+                // The commit window has closed: now the update may be read, so upload it.
+                let bytes = match self.take_pending(t, r)? {
+                    Some(b) => b,
+                    // Lost (restart without a progress file): training is seeded per round, so
+                    // retraining usually reproduces the committed bytes.
+                    None => self.update_bytes(tm, rd, enc).await?.0,
+                };
+                if hash_of(&BlobId::of(&bytes)) != update_id {
+                    rec.abandoned = Some("committed update bytes lost and not reproducible".into());
+                    return self.persist(t, r, rec).await;
+                }
+                // Signed with the account key: a node only takes uploads from registered
+                // participants.
+                let stored =
+                    self.blobs.put_signed(UPDATES_NAMESPACE, bytes, self.sender.key()).await?;
+                if stored != update_id {
+                    return Err(Error::Inconsistent(format!(
+                        "store returned id {stored} for committed update {update_id}"
+                    )));
+                }
                 let msg = LearningMsg::Reveal {
                     task: t,
                     round: r,
@@ -458,6 +555,7 @@ impl<L: LedgerSource + 'static, B: BlobStore + 'static> Participant<L, B> {
                 let stx = self.sender.sign(vec![Msg::Learning(msg)]).await?;
                 rec.reveal_tx = Some(StoredTx::new(&stx)?);
                 self.persist(t, r, rec).await?;
+                self.drop_pending(t, r);
                 let h = self.sender.resubmit(&stx).await?;
                 report.sent.push(("reveal", t, r, h));
             }
@@ -481,7 +579,7 @@ impl<L: LedgerSource + 'static, B: BlobStore + 'static> Participant<L, B> {
                 continue;
             }
             let tm = TaskModel::from_spec(&t.spec)?;
-            if let Err(e) = self.do_round(&rd, &tm, &t.spec.encryption, &mut report).await {
+            if let Err(e) = self.do_round(&rd, &tm, &t.spec, &mut report).await {
                 tracing::warn!(task = t.id, round = r, "participant {me}: {e}");
             }
         }

@@ -124,7 +124,10 @@ pub fn loss_of(tm: &TaskModel, model: &Update, data: &Dataset) -> Result<(f32, f
 /// - anything else (`loss_delta`): `round(1e6 · (L(base) − L(base + Δᵢ)))`, the update's own
 ///   loss reduction (strict: suits IID data).
 ///
-/// Invalid or unavailable updates score 0 under every rule (below any threshold ≥ 1).
+/// Invalid or unavailable updates score 0 under every rule (below any threshold ≥ 1); so do
+/// updates whose claimed example count is 0 or above `chorus_fl::agg::MAX_INPUT_WEIGHT` (the
+/// chain refuses such reveals anyway: security review H4). `loo` weighs the mean with the same
+/// share clamp as the aggregator (`chorus_fl::agg::clamp_weight_shares`, at most 1/2 each).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ScoreRule {
     /// `validity`.
@@ -171,21 +174,36 @@ pub fn score_updates(
     rule: ScoreRule,
 ) -> Result<Vec<i64>> {
     let limits = ValidationLimits { max_norm, max_bytes: None };
+    let claimed = |i: usize| weights.get(i).copied().unwrap_or(1);
+    let in_range = |w: u64| (1..=chorus_fl::agg::MAX_INPUT_WEIGHT).contains(&w);
     let valid: Vec<Option<Update>> = updates
         .iter()
-        .map(|u| {
-            u.as_deref().and_then(|b| {
+        .enumerate()
+        .map(|(i, u)| {
+            u.as_deref().filter(|_| in_range(claimed(i))).and_then(|b| {
                 chorus_fl::validate::validate_bytes(b, &tm.spec, tm.scale, &limits).ok()
             })
         })
         .collect();
+    // The weights the aggregate would use: valid inputs, share-clamped as the aggregator does.
+    let valid_idx: Vec<usize> = (0..valid.len()).filter(|&i| valid[i].is_some()).collect();
+    let (num, den) = chorus_fl::agg::MAX_WEIGHT_SHARE;
+    let clamped = chorus_fl::agg::clamp_weight_shares(
+        &valid_idx.iter().map(|&i| claimed(i)).collect::<Vec<_>>(),
+        num,
+        den,
+    );
+    let mut eff = vec![1u64; valid.len()];
+    for (&i, w) in valid_idx.iter().zip(clamped) {
+        eff[i] = w;
+    }
     match rule {
         ScoreRule::Validity => Ok(valid.iter().map(|u| i64::from(u.is_some())).collect()),
         ScoreRule::LeaveOneOut => {
             let base_f = base.to_f32();
             let deltas: Vec<Option<(Vec<f32>, f64)>> = valid
                 .iter()
-                .zip(weights.iter().chain(std::iter::repeat(&1)))
+                .zip(&eff)
                 .map(|(u, w)| u.as_ref().map(|u| (u.to_f32(), (*w).max(1) as f64)))
                 .collect();
             let n_valid = deltas.iter().flatten().count();

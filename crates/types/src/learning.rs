@@ -27,8 +27,14 @@ pub const MAX_DATASETS: usize = 32;
 pub const MAX_RULE_PARAMS: usize = 16;
 /// Largest number of committee keys for sealed delivery.
 pub const MAX_COMMITTEE_KEYS: usize = 64;
-/// Largest score vector a validator may reveal (one entry per revealed update).
+/// Largest score vector a validator may reveal (one entry per revealed update); also the most
+/// participants a round may select (security review L6), so a round never has more reveals than a
+/// score vector can cover.
 pub const MAX_SCORES: usize = 4096;
+/// Largest `num_examples` one update may ever claim (2^20): with at most [`MAX_SCORES`] = 2^12
+/// updates per round, the total FedAvg weight stays ≤ 2^32, the exact-integer limit of
+/// `chorus-fl` (security review H4). A task's own cap ([`TaskSpec::max_examples`]) is at most this.
+pub const MAX_EXAMPLES_PER_UPDATE: u64 = 1 << 20;
 
 /// What a registrant signs up as.
 #[derive(
@@ -242,6 +248,17 @@ pub struct TaskSpec {
     pub dp: Option<DpSettings>,
     /// Update delivery.
     pub encryption: Encryption,
+    /// Cap on the `num_examples` a reveal may claim (security review H4): for `Private` data the
+    /// most examples one participant may claim per round; for `ShardPool` data the examples in
+    /// one shard, so a participant's cap is `max_examples × shards assigned to it`. The chain
+    /// requires `1 ≤ max_examples` and a per-participant cap ≤ [`MAX_EXAMPLES_PER_UPDATE`], and
+    /// refuses reveals above the cap. JSON specs without it get [`MAX_EXAMPLES_PER_UPDATE`].
+    #[serde(default = "default_max_examples")]
+    pub max_examples: u64,
+}
+
+fn default_max_examples() -> u64 {
+    MAX_EXAMPLES_PER_UPDATE
 }
 
 /// Messages of the learning component (`Msg::Learning`).
@@ -263,7 +280,9 @@ pub enum LearningMsg {
         /// Task.
         task: TaskId,
     },
-    /// Owner: cancel; the open round is abandoned and the remaining escrow refunded (index 3).
+    /// Owner: cancel. Before the open round's first commit the round is abandoned and the
+    /// remaining escrow refunded at once; after it the open round runs to its end and settles
+    /// (its participants and validators are paid as usual), then the rest is refunded (index 3).
     CancelTask {
         /// Task.
         task: TaskId,
@@ -274,7 +293,7 @@ pub enum LearningMsg {
         task: TaskId,
         /// Round.
         round: RoundNo,
-        /// `update_commitment(update_id, salt, sender, task, round)`.
+        /// `update_commitment(update_id, num_examples, salt, sender, task, round)`.
         commitment: Hash,
     },
     /// Selected participant: open the commitment (index 5).
@@ -287,7 +306,8 @@ pub enum LearningMsg {
         update_id: Hash,
         /// The salt used in the commitment.
         salt: Hash,
-        /// Number of training examples behind the update (≥ 1).
+        /// Number of training examples behind the update (1 ..= the task's cap; bound by the
+        /// commitment).
         num_examples: u64,
         /// L2 norm of the update, fixed-point (the task's scale).
         norm: u64,
@@ -382,16 +402,21 @@ impl Default for RegistryParams {
 }
 
 /// The update commitment:
-/// `keccak256(update_id(32) ‖ salt(32) ‖ address(20) ‖ task(u64 BE) ‖ round(u32 BE))`.
+/// `keccak256("chorus/update" ‖ update_id(32) ‖ num_examples(u64 BE) ‖ salt(32) ‖ address(20) ‖
+/// task(u64 BE) ‖ round(u32 BE))`. `num_examples` (the FedAvg weight) is bound at commit time, so
+/// it cannot be chosen after other reveals are visible (security review H4).
 pub fn update_commitment(
     update_id: &Hash,
+    num_examples: u64,
     salt: &Hash,
     participant: &Address,
     task: TaskId,
     round: RoundNo,
 ) -> Hash {
-    let mut b = Vec::with_capacity(32 + 32 + 20 + 8 + 4);
+    let mut b = Vec::with_capacity(13 + 32 + 8 + 32 + 20 + 8 + 4);
+    b.extend_from_slice(b"chorus/update");
     b.extend_from_slice(&update_id.0);
+    b.extend_from_slice(&num_examples.to_be_bytes());
     b.extend_from_slice(&salt.0);
     b.extend_from_slice(&participant.0);
     b.extend_from_slice(&task.to_be_bytes());
@@ -428,34 +453,37 @@ mod tests {
 
     #[test]
     fn update_commitment_binds_every_field() {
-        let base = update_commitment(&Hash([1; 32]), &Hash([2; 32]), &Address([3; 20]), 4, 5);
-        // Layout pinned: 32 + 32 + 20 + 8 + 4 bytes.
-        let mut b = vec![1u8; 32];
+        let c = |id: u8, n: u64, salt: u8, who: u8, task: u64, round: u32| {
+            update_commitment(
+                &Hash([id; 32]),
+                n,
+                &Hash([salt; 32]),
+                &Address([who; 20]),
+                task,
+                round,
+            )
+        };
+        let base = c(1, 100, 2, 3, 4, 5);
+        // Layout pinned: tag ‖ 32 + 8 + 32 + 20 + 8 + 4 bytes.
+        let mut b = b"chorus/update".to_vec();
+        b.extend([1u8; 32]);
+        b.extend(100u64.to_be_bytes());
         b.extend([2u8; 32]);
         b.extend([3u8; 20]);
         b.extend(4u64.to_be_bytes());
         b.extend(5u32.to_be_bytes());
         assert_eq!(base, Hash(keccak256(&b)));
-        assert_ne!(
-            base,
-            update_commitment(&Hash([9; 32]), &Hash([2; 32]), &Address([3; 20]), 4, 5)
-        );
-        assert_ne!(
-            base,
-            update_commitment(&Hash([1; 32]), &Hash([9; 32]), &Address([3; 20]), 4, 5)
-        );
-        assert_ne!(
-            base,
-            update_commitment(&Hash([1; 32]), &Hash([2; 32]), &Address([9; 20]), 4, 5)
-        );
-        assert_ne!(
-            base,
-            update_commitment(&Hash([1; 32]), &Hash([2; 32]), &Address([3; 20]), 9, 5)
-        );
-        assert_ne!(
-            base,
-            update_commitment(&Hash([1; 32]), &Hash([2; 32]), &Address([3; 20]), 4, 9)
-        );
+        for other in [
+            c(9, 100, 2, 3, 4, 5),
+            c(1, 101, 2, 3, 4, 5),
+            c(1, 1 << 40, 2, 3, 4, 5),
+            c(1, 100, 9, 3, 4, 5),
+            c(1, 100, 2, 9, 4, 5),
+            c(1, 100, 2, 3, 9, 5),
+            c(1, 100, 2, 3, 4, 9),
+        ] {
+            assert_ne!(base, other);
+        }
     }
 
     #[test]

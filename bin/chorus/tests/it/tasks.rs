@@ -43,6 +43,7 @@ fn task_commands_create_query_and_cancel_a_task_with_the_escrow_refunded() {
         score_threshold: 1,
         dp: None,
         encryption: Encryption::None,
+        max_examples: 60_000,
     };
     let path = c.dir.path().join("spec.json");
     std::fs::write(&path, serde_json::to_vec(&spec).unwrap()).unwrap();

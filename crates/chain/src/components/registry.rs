@@ -61,6 +61,13 @@ pub enum RegistryError {
     /// A capability field is out of bounds (code 206).
     #[error("invalid capabilities: {0}")]
     InvalidCapabilities(&'static str),
+    /// The bond is locked: the participant is selected in an open learning round whose reveal
+    /// window has not closed, so it stays slashable (code 207, security review L8).
+    #[error("bond locked by an open learning round until height {until}")]
+    BondLocked {
+        /// First height at which `Withdraw` can succeed.
+        until: Height,
+    },
 }
 
 impl RegistryError {
@@ -74,6 +81,7 @@ impl RegistryError {
             RegistryError::NotUnbonding => 204,
             RegistryError::UnbondingNotOver { .. } => 205,
             RegistryError::InvalidCapabilities(_) => 206,
+            RegistryError::BondLocked { .. } => 207,
         }
     }
 }
@@ -120,6 +128,10 @@ pub enum FaultReason {
     ScoreRevealMismatch,
     /// A validator attested two different aggregates in one round.
     ConflictingAttestation,
+    /// A participant committed to an update and did not reveal it (security review M4).
+    RevealWithheld,
+    /// A validator committed to a score vector and did not reveal it (security review M4).
+    ScoreRevealWithheld,
 }
 
 impl FaultReason {
@@ -129,6 +141,8 @@ impl FaultReason {
             FaultReason::RevealMismatch => "reveal_mismatch",
             FaultReason::ScoreRevealMismatch => "score_reveal_mismatch",
             FaultReason::ConflictingAttestation => "conflicting_attestation",
+            FaultReason::RevealWithheld => "reveal_withheld",
+            FaultReason::ScoreRevealWithheld => "score_reveal_withheld",
         }
     }
 }
@@ -200,6 +214,21 @@ pub fn faults(state: &dyn StateRead, addr: &Address) -> Result<Vec<FaultRecord>,
         .into_iter()
         .map(|(k, v)| borsh::from_slice(&v).map_err(|_| TxError::corrupt(&k)))
         .collect()
+}
+
+/// The height before which `addr` may not `Withdraw` (0: not locked).
+pub fn bond_locked_until(state: &dyn StateRead, addr: &Address) -> Result<Height, TxError> {
+    Ok(read::<Height>(state, &state_key::bond_lock(addr))?.unwrap_or(0))
+}
+
+/// Locks `addr`'s bond until `until` (keeps the later of this and any existing lock): the
+/// learning component calls it for every participant it selects, with the round's reveal
+/// deadline, so a selected participant cannot withdraw before its round can slash it (L8).
+pub fn lock_bond(delta: &mut StateDelta<'_>, addr: &Address, until: Height) -> Result<(), TxError> {
+    if bond_locked_until(delta, addr)? < until {
+        write(delta, state_key::bond_lock(addr), &until);
+    }
+    Ok(())
 }
 
 fn put(delta: &mut StateDelta<'_>, r: &Registration) {
@@ -451,6 +480,11 @@ pub(crate) fn execute(
             if height < until {
                 return Err(RegistryError::UnbondingNotOver { until }.into());
             }
+            let locked = bond_locked_until(delta, &sender)?;
+            if height < locked {
+                return Err(RegistryError::BondLocked { until: locked }.into());
+            }
+            delta.delete(state_key::bond_lock(&sender));
             if r.bond > 0 {
                 bank::move_from_module(delta, REGISTRY_POOL, &sender, r.bond)?;
             }

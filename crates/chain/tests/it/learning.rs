@@ -63,7 +63,9 @@ fn clean_task_finalizes_every_round_pays_rewards_and_refunds_the_rest() {
 }
 
 #[test]
-fn participant_that_never_reveals_gets_nothing_and_loses_reputation() {
+fn participant_that_commits_and_never_reveals_gets_nothing_loses_reputation_and_is_slashed() {
+    // Security review M4: this test used to pin "not revealing is not slashable" — the
+    // withholding option the review describes. Withholding now costs the registry's fault slash.
     let mut net = Net::new(3, 4);
     let id = net.create(spec(1, 3, 2));
     net.block(vec![]);
@@ -78,14 +80,35 @@ fn participant_that_never_reveals_gets_nothing_and_loses_reputation() {
             .iter()
             .all(|e| e.attr("to") != Some(&addr(&silent).to_string()))
     );
+    let faults = kinds(&ev, "registry.fault");
+    assert_eq!(faults.len(), 1);
+    assert_eq!(faults[0].attr("reason"), Some("reveal_withheld"));
+    assert_eq!(faults[0].attr("address"), Some(addr(&silent).to_string().as_str()));
     let reg = registry::registration(&net.state, &addr(&silent)).unwrap().unwrap();
-    assert_eq!(reg.reputation, registry::REP_NO_REVEAL);
-    assert_eq!(reg.bond, BOND, "not revealing is not slashable");
+    assert_eq!(reg.reputation, registry::REP_NO_REVEAL + registry::REP_FAULT);
+    assert_eq!(reg.bond, BOND - BOND / 10, "withholding is slashed like a fault (slash_bps)");
+    assert_eq!(reg.faults, 1);
     // The two revealers split the participant pool.
     assert_eq!(
         net.balance("p0") + net.balance("p1") + net.balance("p2"),
         3 * (1_000_000 - BOND) + 900_000
     );
+}
+
+#[test]
+fn selected_participant_that_never_commits_only_loses_reputation() {
+    let mut net = Net::new(3, 4);
+    let id = net.create(spec(1, 3, 2));
+    net.block(vec![]);
+    let offline = net.name(&learning::selection(&net.state, id, 0).unwrap()[0].0);
+    let o2 = offline.clone();
+    let commit = move |n: &str| if n == o2 { None } else { Some(update_of(n, 0)) };
+    let ev = play_round(&mut net, id, &Script { commit: &commit, reveal: &same, score: &flat });
+    assert_eq!(kinds(&ev, "learning.aggregate_finalized").len(), 1);
+    assert!(kinds(&ev, "registry.fault").is_empty(), "no commitment, nothing withheld");
+    let reg = registry::registration(&net.state, &addr(&offline)).unwrap().unwrap();
+    assert_eq!(reg.reputation, registry::REP_NO_REVEAL);
+    assert_eq!(reg.bond, BOND);
 }
 
 #[test]
@@ -137,23 +160,26 @@ fn reveal_of_a_different_update_is_slashed_and_excluded() {
 }
 
 #[test]
-fn identical_updates_are_paid_once_to_the_first_committer() {
+fn a_copied_update_id_earns_nothing_for_the_copier_whatever_the_commit_order() {
+    // Security review H5: duplicates used to go to the first committer, so a copier that got its
+    // commit in first (higher fee, or as proposer) took the victim's reward. Now an update id
+    // revealed twice is accepted for neither (see `math::accepted_set`).
     let mut net = Net::new(3, 4);
     let id = net.create(spec(1, 3, 2));
     net.block(vec![]);
     let sel: Vec<String> =
         learning::selection(&net.state, id, 0).unwrap().iter().map(|(a, _)| net.name(a)).collect();
-    // Selection order = commit tx order in play_round: sel[0] commits first, sel[1] copies it.
-    let (orig, copy) = (sel[0].clone(), sel[1].clone());
-    let o2 = orig.clone();
-    let c2 = copy.clone();
-    let commit = move |n: &str| Some(if n == c2 { update_of(&o2, 0) } else { update_of(n, 0) });
+    // Selection order = commit tx order in play_round: the copier (sel[0]) commits first, to the
+    // update the victim (sel[1]) produced.
+    let (copier, victim, other) = (sel[0].clone(), sel[1].clone(), sel[2].clone());
+    let (c2, v2) = (copier.clone(), victim.clone());
+    let commit = move |n: &str| Some(if n == c2 { update_of(&v2, 0) } else { update_of(n, 0) });
     let ev = play_round(&mut net, id, &Script { commit: &commit, reveal: &same, score: &flat });
     assert_eq!(kinds(&ev, "learning.aggregate_finalized").len(), 1);
     let o = learning::outcome(&net.state, id, 0).unwrap().unwrap();
-    assert_eq!(o.accepted.len(), 2);
-    assert!(o.accepted.iter().any(|u| u.participant == addr(&orig)));
-    assert!(o.accepted.iter().all(|u| u.participant != addr(&copy)));
+    assert_eq!(o.updates.len(), 3, "both copies are revealed and scored");
+    assert_eq!(o.accepted.len(), 1);
+    assert_eq!(o.accepted[0].participant, addr(&other));
     let paid_to = |n: &str| {
         kinds(&ev, "learning.reward")
             .iter()
@@ -161,8 +187,9 @@ fn identical_updates_are_paid_once_to_the_first_committer() {
             .map(|e| e.attr("amount").unwrap().parse::<Amount>().unwrap())
             .sum::<Amount>()
     };
-    assert_eq!(paid_to(&orig), 450_000);
-    assert_eq!(paid_to(&copy), 0);
+    assert_eq!(paid_to(&copier), 0, "the copier earns nothing");
+    assert_eq!(paid_to(&victim), 0, "nor does the leaked copy");
+    assert_eq!(paid_to(&other), 900_000);
 }
 
 #[test]
@@ -191,11 +218,14 @@ fn outlier_validator_is_clipped_and_paid_less() {
 
 #[test]
 fn too_few_reveals_fail_the_round_and_keep_the_model() {
-    let mut net = Net::new(3, 4);
+    // Four registered participants: the one that withholds in round 0 is slashed below the
+    // task's minimum stake, and round 1 still finds three eligible participants.
+    let mut net = Net::new(4, 4);
     let id = net.create(spec(2, 3, 3));
     net.block(vec![]);
     let silent = net.name(&learning::selection(&net.state, id, 0).unwrap()[2].0);
-    let reveal = move |n: &str, h: Hash| if n == silent { None } else { Some(h) };
+    let s2 = silent.clone();
+    let reveal = move |n: &str, h: Hash| if n == s2 { None } else { Some(h) };
     let ev =
         play_round(&mut net, id, &Script { commit: &honest(0), reveal: &reveal, score: &flat });
     let failed = kinds(&ev, "learning.round_failed");
@@ -207,6 +237,10 @@ fn too_few_reveals_fail_the_round_and_keep_the_model() {
     let t = net.task(id);
     assert_eq!(t.paid, 0);
     assert_eq!(t.open_round, Some(1));
+    assert!(
+        learning::selection(&net.state, id, 1).unwrap().iter().all(|(a, _)| *a != addr(&silent)),
+        "the slashed withholder is below the minimum stake"
+    );
     let ev = play_round(&mut net, id, &Script { commit: &honest(1), reveal: &same, score: &flat });
     assert_eq!(kinds(&ev, "learning.aggregate_finalized").len(), 1);
     net.block(vec![]);
@@ -279,7 +313,7 @@ fn off_phase_unselected_duplicate_and_foreign_submissions_are_refused_with_codes
         learning::selection(&net.state, id, 0).unwrap().iter().map(|(a, _)| *a).collect();
     let inside = net.name(&sel[0]);
     let outside = (0..4).map(|i| format!("p{i}")).find(|n| !sel.contains(&addr(n))).unwrap();
-    let c = update_commitment(&update_of(&inside, 0), &salt(&inside), &addr(&inside), id, 0);
+    let c = update_commitment(&update_of(&inside, 0), 1, &salt(&inside), &addr(&inside), id, 0);
     let txs = vec![
         net.learn(&inside, LearningMsg::Commit { task: id, round: 0, commitment: c }),
         net.learn(&inside, LearningMsg::Commit { task: id, round: 0, commitment: c }),
@@ -379,7 +413,7 @@ fn commit_and_reveal(net: &mut Net, id: u64, r: u32) {
     let txs: Vec<VerifiedTx> = sel
         .iter()
         .map(|n| {
-            let c = update_commitment(&update_of(n, r), &salt(n), &addr(n), id, r);
+            let c = update_commitment(&update_of(n, r), 10, &salt(n), &addr(n), id, r);
             net.learn(n, LearningMsg::Commit { task: id, round: r, commitment: c })
         })
         .collect();
@@ -650,7 +684,7 @@ fn shard_mode_assigns_disjoint_shards_recomputable_from_the_seed() {
     let sel = learning::selection(&net.state, id, 0).unwrap();
     assert_eq!(sel.len(), 4);
     // Anyone recomputes the selection and the shards from (seed, registry).
-    let eligible = registry::eligible_participants(&net.state, BOND).unwrap();
+    let eligible = learning::eligible_participants(&net.state, &net.task(id).spec).unwrap();
     let again = learning::math::select(&rd.seed, &eligible, 4);
     assert_eq!(again, sel.iter().map(|(a, _)| *a).collect::<Vec<_>>());
     let shards = learning::math::shard_assignment(&rd.seed, 4, 20, 3);
@@ -767,7 +801,7 @@ fn windows_close_at_the_first_block_after_everyone_has_acted_but_wait_for_the_mi
     let txs: Vec<VerifiedTx> = sel[..2]
         .iter()
         .map(|n| {
-            let c = update_commitment(&update_of(n, 0), &salt(n), &addr(n), id, 0);
+            let c = update_commitment(&update_of(n, 0), 10, &salt(n), &addr(n), id, 0);
             net.learn(n, LearningMsg::Commit { task: id, round: 0, commitment: c })
         })
         .collect();

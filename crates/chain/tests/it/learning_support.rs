@@ -52,6 +52,7 @@ pub(crate) fn spec(rounds: u32, per_round: u32, quorum: u32) -> TaskSpec {
         score_threshold: 1,
         dp: None,
         encryption: Encryption::None,
+        max_examples: 1_000,
     }
 }
 
@@ -238,7 +239,7 @@ pub(crate) fn play_round(net: &mut Net, task: u64, s: &Script<'_>) -> Vec<Event>
     let mut txs = Vec::new();
     for n in &selected {
         if let Some(id) = (s.commit)(n) {
-            let c = update_commitment(&id, &salt(n), &addr(n), task, r);
+            let c = update_commitment(&id, 100, &salt(n), &addr(n), task, r);
             txs.push(net.learn(n, LearningMsg::Commit { task, round: r, commitment: c }));
             committed.push((n.clone(), id));
         }

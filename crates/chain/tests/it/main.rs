@@ -7,6 +7,7 @@ mod genesis;
 mod golden_state;
 mod last_commit;
 mod learning;
+mod learning_attacks;
 mod learning_support;
 mod props;
 mod staking;

@@ -160,6 +160,23 @@ impl Aggregator for ServerAggregator {
                 });
             }
         }
+        // H4: every weight in 1..=MAX_INPUT_WEIGHT, and no input above MAX_WEIGHT_SHARE.
+        if let Some((index, w)) = inputs
+            .iter()
+            .map(|i| i.weight)
+            .enumerate()
+            .find(|(_, w)| *w == 0 || *w > MAX_INPUT_WEIGHT)
+        {
+            return Err(Error::InvalidParams {
+                rule: "weights",
+                reason: format!("input {index} has weight {w}, allowed 1..={MAX_INPUT_WEIGHT}"),
+            });
+        }
+        let weights: Vec<u64> = inputs.iter().map(|i| i.weight).collect();
+        let (num, den) = MAX_WEIGHT_SHARE;
+        for (inp, w) in inputs.iter_mut().zip(clamp_weight_shares(&weights, num, den)) {
+            inp.weight = w;
+        }
         let chunk = opts.chunk.max(1);
         let mut s = Stream { inputs, prescale: Vec::new(), p, chunk };
         s.prescale = vec![None; s.inputs.len()];
@@ -328,6 +345,58 @@ impl Stream<'_, '_> {
 
 /// Largest total weight per round: keeps `Σ w_i · x_i` exact in i64 (2^32 · 2^31 = 2^63).
 pub const MAX_TOTAL_WEIGHT: u64 = 1 << 32;
+
+/// Largest weight one input may carry (2^20, the chain's `MAX_EXAMPLES_PER_UPDATE`): with at most
+/// 4096 inputs the total stays within [`MAX_TOTAL_WEIGHT`]. [`Aggregator::aggregate`] refuses a
+/// weight of 0 or above this (security review H4).
+pub const MAX_INPUT_WEIGHT: u64 = 1 << 20;
+
+/// Largest share of the total weight one input may carry, as `(numerator, denominator)`: 1/2.
+/// Even a participant whose claimed example count is within the chain's cap cannot make its
+/// update more than half of a weighted aggregate (security review H4). Half, rather than 1/k,
+/// keeps honest FedAvg weighting intact for any realistic spread of data sizes (it only binds
+/// when one input claims more than all the others together) while making sure the others always
+/// keep at least half of the mean.
+pub const MAX_WEIGHT_SHARE: (u64, u64) = (1, 2);
+
+/// Caps weights so that no input carries more than `num/den` of the (capped) total (`num < den`;
+/// a single input keeps its weight). Integer water-filling: the `m` largest weights are lowered
+/// to the common cap `c = ⌊num · R / (den − num · m)⌋`, `R` = the sum of the others, for the
+/// smallest `m` at which the next weight is ≤ `c`; when no such `m` exists every weight becomes
+/// the smallest one. Deterministic (ties by position), so every validator recomputes the same
+/// weights. Weights must be ≥ 1.
+pub fn clamp_weight_shares(weights: &[u64], num: u64, den: u64) -> Vec<u64> {
+    let n = weights.len();
+    let mut out = weights.to_vec();
+    if n < 2 || num >= den || num == 0 {
+        return out;
+    }
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&a, &b| weights[b].cmp(&weights[a]).then(a.cmp(&b)));
+    let total: u128 = weights.iter().map(|&w| u128::from(w)).sum();
+    let (num, den) = (u128::from(num), u128::from(den));
+    if u128::from(weights[order[0]]) * den <= num * total {
+        return out;
+    }
+    let mut rest = total;
+    for m in 1..n {
+        rest -= u128::from(weights[order[m - 1]]);
+        let room = den.saturating_sub(num * m as u128);
+        if room == 0 {
+            break;
+        }
+        let cap = num * rest / room;
+        if u128::from(weights[order[m]]) <= cap {
+            for &i in &order[..m] {
+                out[i] = u64::try_from(cap).unwrap_or(u64::MAX).max(1);
+            }
+            return out;
+        }
+    }
+    let min = weights[order[n - 1]];
+    out.iter_mut().for_each(|w| *w = min);
+    out
+}
 
 #[cfg(test)]
 mod tests;

@@ -367,3 +367,39 @@ fn krum_scores_are_exact_for_small_and_for_extreme_values() {
         }
     }
 }
+
+#[test]
+fn no_input_carries_more_than_half_of_the_weight_after_clamping() {
+    use super::{MAX_WEIGHT_SHARE, clamp_weight_shares};
+    let (n, d) = MAX_WEIGHT_SHARE;
+    // A liar claiming 2^20 against 100 + 100: capped at the sum of the others.
+    assert_eq!(clamp_weight_shares(&[1 << 20, 100, 100], n, d), vec![200, 100, 100]);
+    // Honest spreads are untouched.
+    assert_eq!(clamp_weight_shares(&[26, 78, 81, 58], n, d), vec![26, 78, 81, 58]);
+    assert_eq!(clamp_weight_shares(&[5], n, d), vec![5]);
+    // A stricter share (1/3) caps the two largest to a common value.
+    let c = clamp_weight_shares(&[1000, 900, 10, 10], 1, 3);
+    let total: u64 = c.iter().sum();
+    assert!(c.iter().all(|&w| 3 * w <= total), "{c:?}");
+    assert_eq!(&c[2..], &[10, 10]);
+    // Share 1/4 with four inputs forces equal weights.
+    assert_eq!(clamp_weight_shares(&[9, 3, 2, 7], 1, 4), vec![2, 2, 2, 2]);
+}
+
+#[test]
+fn an_in_cap_liar_cannot_dominate_fedavg_and_out_of_range_weights_are_refused() {
+    let spec = Arc::new(ModelSpec::flat(1));
+    let s = FixedScale::default();
+    let ups = vec![
+        Update::new(spec.clone(), s, vec![1_000_000]).unwrap(), // the liar's (e.g. backdoor)
+        Update::new(spec.clone(), s, vec![0]).unwrap(),
+        Update::new(spec.clone(), s, vec![0]).unwrap(),
+    ];
+    // Unclamped, 2^20 vs 100 + 100 would put the liar at 99.98 %; clamped it is exactly half.
+    let out = run("fedavg", &ups, &[1 << 20, 100, 100], AggregateOptions::default()).unwrap();
+    assert_eq!(out.aggregate.values, vec![500_000]);
+    for bad in [0u64, (1 << 20) + 1, 1 << 40] {
+        let e = run("fedavg", &ups, &[bad, 100, 100], AggregateOptions::default()).unwrap_err();
+        assert!(matches!(e, Error::InvalidParams { rule: "weights", .. }), "{bad}: {e:?}");
+    }
+}

@@ -309,6 +309,7 @@ fn one_round_task(initial_model: chorus_types::Hash) -> chorus_types::learning::
         score_threshold: 1,
         dp: None,
         encryption: Encryption::None,
+        max_examples: 60_000,
     }
 }
 

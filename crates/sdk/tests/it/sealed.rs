@@ -112,6 +112,7 @@ async fn sealed_updates_are_opened_by_the_committee_and_the_round_finalizes() {
         score_threshold: 1,
         dp: None,
         encryption: Encryption::Committee { keys: vec![seal.public().0] },
+        max_examples: 60_000,
     };
     TxSender::new(ledger.clone(), owner, 0)
         .send(vec![Msg::Learning(LearningMsg::CreateTask { spec: Box::new(spec) })])

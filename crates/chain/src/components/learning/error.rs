@@ -94,6 +94,21 @@ pub enum LearningError {
     /// The sender's submission in this round was already judged a fault (code 318).
     #[error("submission already judged a fault in this round")]
     Faulted,
+    /// A reveal claims more training examples than its cap (the task's `max_examples`, times the
+    /// assigned shards in shard mode; never above 2^20) (code 319, security review H4).
+    #[error("num_examples {got} exceeds the cap {max}")]
+    TooManyExamples {
+        /// Claimed.
+        got: u64,
+        /// The cap.
+        max: u64,
+    },
+    /// `MAX_ACTIVE_TASKS` tasks are already live (code 320, security review H3).
+    #[error("too many active tasks (at most {max})")]
+    TooManyActiveTasks {
+        /// The cap.
+        max: u64,
+    },
 }
 
 impl LearningError {
@@ -119,6 +134,8 @@ impl LearningError {
             LearningError::ZeroExamples => 316,
             LearningError::Oversized { .. } => 317,
             LearningError::Faulted => 318,
+            LearningError::TooManyExamples { .. } => 319,
+            LearningError::TooManyActiveTasks { .. } => 320,
         }
     }
 }

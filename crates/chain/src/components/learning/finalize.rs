@@ -1,5 +1,6 @@
 //! The end of a round: aggregate proposals and attestations (a conflicting attestation is a
-//! validator fault), finalisation once ≥ 2/3 of the round's validator power attests one model —
+//! validator fault), finalisation once more than 2/3 of the round's validator power attests one
+//! model (strictly, like consensus: security review L7) —
 //! reward payments out of escrow, reputation, the new model version, DP accounting — and the
 //! failure of a round or the end of a task with its escrow refund.
 
@@ -7,6 +8,7 @@ use chorus_types::learning::{RoundNo, TaskId};
 use chorus_types::{Address, Amount, Event, Hash, Height};
 
 use super::math::split_rewards;
+use super::queue::{reschedule, wake};
 use super::{
     ESCROW_POOL, LearningError, ModelVersion, Outcome, Phase, Res, Round, Task, TaskStatus, ev,
     math, open_round, power_of, put_round, put_task,
@@ -79,8 +81,8 @@ pub(super) fn attest(
             ("total_power", rd.total_power.to_string()),
         ],
     ));
-    // spec §3.5: ≥ 2/3 of the round's validator power finalises.
-    if u128::from(tally) * 3 >= u128::from(rd.total_power) * 2 {
+    // spec §3.5: more than 2/3 of the round's validator power finalises (L7: `>`, as consensus).
+    if u128::from(tally) * 3 > u128::from(rd.total_power) * 2 {
         finalize(delta, height, &mut t, &mut rd, &out, *model_id, events)?;
     }
     Ok(())
@@ -156,6 +158,8 @@ fn finalize(
     rd.phase = Phase::Finalized;
     rd.model_id = Some(model_id);
     t.open_round = None;
+    // The next round opens (or the task ends) at the next block's hook.
+    wake(delta, t, height.saturating_add(1));
     put_round(delta, rd);
     put_task(delta, t);
     events.push(ev(
@@ -212,8 +216,11 @@ pub(super) fn end_task(
     t.refunded = t.refunded.checked_add(refund).ok_or(TxError::Overflow)?;
     t.status = status;
     t.open_round = None;
+    reschedule(delta, t, None);
     put_task(delta, t);
     delta.delete(state_key::active_task(t.id));
+    let live: u64 = read(delta, state_key::LEARNING_ACTIVE_COUNT)?.unwrap_or(0);
+    write(delta, state_key::LEARNING_ACTIVE_COUNT.to_vec(), &live.saturating_sub(1));
     events.push(ev(
         "task_ended",
         t.id,

@@ -1,7 +1,8 @@
 //! Learning: training tasks, rounds, commitments, scores, aggregates, rewards and model versions
 //! (spec DESIGN §3, `docs/learning.md`).
 //!
-//! Rounds are driven by block height in the `begin_block` hook: open → commit → reveal →
+//! Rounds are driven by block height in the `begin_block` hook, which only looks at the tasks due
+//! at that height in a deadline-indexed queue (`queue.rs`): open → commit → reveal →
 //! score-commit → score-reveal → aggregate → finalized / failed. Messages are only accepted in
 //! their phase and are idempotent: an exact resubmission is refused with
 //! [`LearningError::Duplicate`] and changes nothing. Escrow lives in the `learning_escrow` module
@@ -21,6 +22,7 @@ mod finalize;
 mod fixed;
 pub mod math;
 mod msg;
+mod queue;
 mod records;
 mod rewards;
 mod round;
@@ -34,15 +36,17 @@ use chorus_types::{Address, Event};
 pub use error::LearningError;
 pub use msg::rollback;
 pub(crate) use msg::{check_stateful, check_stateless, execute, spend};
+pub use queue::queue;
 pub use records::{
     CommitRecord, ModelVersion, Outcome, Phase, RevealRecord, Round, ScoreRecord, Selection, Task,
     TaskStatus, UpdateScore, commits, current_model, model_version, model_versions, outcome,
     participants, referenced_blobs, revealed_updates, round, scores, selection, task, tasks,
 };
 pub(crate) use round::begin_block;
-pub use round::designated_aggregator;
+pub use round::{designated_aggregator, eligible_participants};
 pub use spec::{
-    MAX_ASSIGNED_SHARDS, MAX_PARTICIPANTS_PER_ROUND, MAX_PHASE_BLOCKS, MAX_ROUNDS, validate_spec,
+    MAX_ACTIVE_TASKS, MAX_ASSIGNED_SHARDS, MAX_PARTICIPANTS_PER_ROUND, MAX_PHASE_BLOCKS,
+    MAX_ROUNDS, MIN_REPUTATION, MIN_TASK_BUDGET, OPEN_RETRY_BLOCKS, examples_cap, validate_spec,
 };
 
 use crate::codec::write;

@@ -6,11 +6,14 @@
 //! refusal.
 
 use chorus_types::learning::{
-    LearningMsg, MAX_SCORES, RoundNo, TaskId, TaskSpec, score_commitment, update_commitment,
+    LearningMsg, MAX_EXAMPLES_PER_UPDATE, MAX_SCORES, RoundNo, TaskId, TaskSpec, score_commitment,
+    update_commitment,
 };
 use chorus_types::{Address, Amount, Event, Hash, Height};
 
 use super::finalize::{attest, end_task, fail_round};
+use super::queue::{reschedule, wake};
+use super::spec::{MAX_ACTIVE_TASKS, examples_cap};
 use super::{
     CommitRecord, ESCROW_POOL, LearningError, ModelVersion, Phase, Res, RevealRecord, ScoreRecord,
     Selection, Task, TaskStatus, ev, load_task, open_round, power_of, put_round, put_task, round,
@@ -29,6 +32,13 @@ pub(crate) fn check_stateless(msg: &LearningMsg) -> Result<(), TxError> {
         }
         LearningMsg::Reveal { num_examples, .. } if *num_examples == 0 => {
             return Err(LearningError::ZeroExamples.into());
+        }
+        LearningMsg::Reveal { num_examples, .. } if *num_examples > MAX_EXAMPLES_PER_UPDATE => {
+            return Err(LearningError::TooManyExamples {
+                got: *num_examples,
+                max: MAX_EXAMPLES_PER_UPDATE,
+            }
+            .into());
         }
         LearningMsg::ScoreReveal { scores, .. } if scores.len() > MAX_SCORES => {
             return Err(LearningError::Oversized {
@@ -106,10 +116,15 @@ fn create_task(
     events: &mut Vec<Event>,
 ) -> Res<()> {
     let budget = validate_spec(spec)?;
+    let live: u64 = read(delta, state_key::LEARNING_ACTIVE_COUNT)?.unwrap_or(0);
+    if live >= MAX_ACTIVE_TASKS {
+        return Err(LearningError::TooManyActiveTasks { max: MAX_ACTIVE_TASKS }.into());
+    }
+    write(delta, state_key::LEARNING_ACTIVE_COUNT.to_vec(), &(live + 1));
     let id: TaskId = read::<u64>(delta, state_key::LEARNING_NEXT_TASK)?.unwrap_or(1);
     write(delta, state_key::LEARNING_NEXT_TASK.to_vec(), &(id + 1));
     bank::move_to_module(delta, &owner, ESCROW_POOL, budget)?;
-    let t = Task {
+    let mut t = Task {
         id,
         owner,
         spec: spec.clone(),
@@ -125,7 +140,10 @@ fn create_task(
         current_version: 0,
         dp_rounds: 0,
         dp_epsilon_spent_micro: 0,
+        next_tick: None,
     };
+    // Round 0 opens at the next block's hook.
+    reschedule(delta, &mut t, Some(height.saturating_add(1)));
     put_task(delta, &t);
     write(delta, state_key::active_task(id), &());
     let v0 = ModelVersion {
@@ -146,7 +164,9 @@ fn create_task(
     Ok(())
 }
 
-/// `PauseTask` (`pause`) or `ResumeTask`, owner only: a paused task opens no new rounds.
+/// `PauseTask` (`pause`) or `ResumeTask`, owner only: a paused task opens no new rounds. Pausing
+/// never interrupts the open round, which runs to its end and pays as usual (security review
+/// M3), so it is allowed in any phase.
 fn pause_or_resume(
     delta: &mut StateDelta<'_>,
     ctx: &TxContext<'_>,
@@ -171,12 +191,19 @@ fn pause_or_resume(
         return Err(LearningError::WrongTaskStatus { status: t.status.as_str() }.into());
     }
     t.status = to;
+    if !pause {
+        wake(delta, &mut t, ctx.block.height.saturating_add(1));
+    }
     put_task(delta, &t);
     events.push(ev(kind, t.id, None, vec![]));
     Ok(())
 }
 
-/// `CancelTask`, owner only: fails the open round, then ends the task and refunds its escrow.
+/// `CancelTask`, owner only. Before the open round's first commit: fails that round, ends the
+/// task and refunds its escrow. After it (security review M3: the owner could otherwise take a
+/// computable model without paying for it): the task becomes `Cancelling`, the open round runs
+/// to its end and settles from escrow as usual, and the block hook then ends the task and
+/// refunds the rest.
 fn cancel_task(
     delta: &mut StateDelta<'_>,
     ctx: &TxContext<'_>,
@@ -188,12 +215,21 @@ fn cancel_task(
     if t.owner != sender {
         return Err(LearningError::NotOwner.into());
     }
+    if t.status == TaskStatus::Cancelling {
+        return Err(LearningError::Duplicate.into());
+    }
     if !matches!(t.status, TaskStatus::Active | TaskStatus::Paused) {
         return Err(LearningError::WrongTaskStatus { status: t.status.as_str() }.into());
     }
     if let Some(r) = t.open_round
         && let Some(mut rd) = round(delta, t.id, r)?
     {
+        if rd.commits > 0 {
+            t.status = TaskStatus::Cancelling;
+            put_task(delta, &t);
+            events.push(ev("task_cancelling", t.id, Some(r), vec![]));
+            return Ok(());
+        }
         fail_round(delta, &mut t, &mut rd, "task_cancelled", events)?;
     }
     end_task(delta, &mut t, TaskStatus::Cancelled, events)
@@ -209,7 +245,7 @@ fn commit(
     events: &mut Vec<Event>,
 ) -> Res<()> {
     let sender = ctx.sender;
-    let (_, mut rd) = open_round(delta, id, r, Phase::Commit)?;
+    let (mut t, mut rd) = open_round(delta, id, r, Phase::Commit)?;
     if read::<Selection>(delta, &state_key::learning_addr("sel", id, r, &sender))?.is_none() {
         return Err(LearningError::NotSelected.into());
     }
@@ -227,6 +263,9 @@ fn commit(
     write(delta, key, &rec);
     rd.commits += 1;
     put_round(delta, &rd);
+    // The window may close early once everyone has committed: look at the task next block.
+    wake(delta, &mut t, ctx.block.height.saturating_add(1));
+    put_task(delta, &t);
     events.push(ev(
         "committed",
         id,
@@ -252,7 +291,7 @@ fn reveal(
 ) -> Res<()> {
     let sender = ctx.sender;
     let height = ctx.block.height;
-    let (_, mut rd) = open_round(delta, id, r, Phase::Reveal)?;
+    let (mut t, mut rd) = open_round(delta, id, r, Phase::Reveal)?;
     let key = state_key::learning_addr("commit", id, r, &sender);
     let mut c = read::<CommitRecord>(delta, &key)?.ok_or(LearningError::NoCommit)?;
     if c.faulted {
@@ -270,7 +309,18 @@ fn reveal(
     if num_examples == 0 {
         return Err(LearningError::ZeroExamples.into());
     }
-    if update_commitment(update_id, salt, &sender, id, r) != c.commitment {
+    // H4: the aggregation weight is capped by the task (and, in shard mode, by the shards this
+    // participant was assigned). A refused reveal writes nothing, so a participant that
+    // committed to an out-of-range count ends up withholding, which is slashed (M4).
+    let shards = read::<Selection>(delta, &state_key::learning_addr("sel", id, r, &sender))?
+        .map_or(0, |s| s.shards.len());
+    let max = examples_cap(&t.spec, shards);
+    if num_examples > max {
+        return Err(LearningError::TooManyExamples { got: num_examples, max }.into());
+    }
+    wake(delta, &mut t, height.saturating_add(1));
+    put_task(delta, &t);
+    if update_commitment(update_id, num_examples, salt, &sender, id, r) != c.commitment {
         // spec §3.3: a reveal that does not open its commit is an objective fault.
         c.faulted = true;
         write(delta, key, &c);
@@ -307,7 +357,7 @@ fn score_commit(
     events: &mut Vec<Event>,
 ) -> Res<()> {
     let sender = ctx.sender;
-    let (_, rd) = open_round(delta, id, r, Phase::ScoreCommit)?;
+    let (mut t, rd) = open_round(delta, id, r, Phase::ScoreCommit)?;
     power_of(&rd, &sender).ok_or(LearningError::NotValidator)?;
     let key = state_key::learning_addr("score", id, r, &sender);
     if let Some(s) = read::<ScoreRecord>(delta, &key)? {
@@ -319,6 +369,8 @@ fn score_commit(
         .into());
     }
     write(delta, key, &ScoreRecord { commitment: *commitment, scores: None, faulted: false });
+    wake(delta, &mut t, ctx.block.height.saturating_add(1));
+    put_task(delta, &t);
     events.push(ev("score_committed", id, Some(r), vec![("validator", sender.to_string())]));
     Ok(())
 }
@@ -336,7 +388,7 @@ fn score_reveal(
 ) -> Res<()> {
     let sender = ctx.sender;
     let height = ctx.block.height;
-    let (_, rd) = open_round(delta, id, r, Phase::ScoreReveal)?;
+    let (mut t, rd) = open_round(delta, id, r, Phase::ScoreReveal)?;
     power_of(&rd, &sender).ok_or(LearningError::NotValidator)?;
     let key = state_key::learning_addr("score", id, r, &sender);
     let mut s = read::<ScoreRecord>(delta, &key)?.ok_or(LearningError::NoCommit)?;
@@ -356,6 +408,8 @@ fn score_reveal(
             LearningError::WrongScoreCount { expected: rd.reveals, got: sc.len() as u32 }.into()
         );
     }
+    wake(delta, &mut t, height.saturating_add(1));
+    put_task(delta, &t);
     if score_commitment(sc, salt, &sender, id, r) != s.commitment {
         s.faulted = true;
         write(delta, key, &s);

@@ -24,6 +24,10 @@ pub enum TaskStatus {
     Completed,
     /// The next round would exceed the DP budget; the rest of the escrow refunded.
     DpBudgetExhausted,
+    /// Cancelled by the owner after the open round's first commit: that round runs to its end
+    /// and settles (participants and validators are paid as usual), then the task becomes
+    /// `Cancelled` and the rest of the escrow is refunded (security review M3).
+    Cancelling,
 }
 
 impl TaskStatus {
@@ -35,6 +39,7 @@ impl TaskStatus {
             TaskStatus::Cancelled => "cancelled",
             TaskStatus::Completed => "completed",
             TaskStatus::DpBudgetExhausted => "dp_budget_exhausted",
+            TaskStatus::Cancelling => "cancelling",
         }
     }
 }
@@ -72,6 +77,10 @@ pub struct Task {
     pub dp_rounds: u64,
     /// ε spent so far, micro-units.
     pub dp_epsilon_spent_micro: u64,
+    /// The height at which the block hook next looks at this task (its entry in the
+    /// deadline-indexed queue `learning/due/<height><task>`); `None` while it needs no hook
+    /// (paused between rounds, or ended).
+    pub next_tick: Option<Height>,
 }
 
 /// Where a round is.
@@ -170,7 +179,7 @@ pub struct RevealRecord {
 pub struct CommitRecord {
     /// The commitment.
     pub commitment: Hash,
-    /// Commit order within the round.
+    /// Commit order within the round (informative: duplicates are not resolved by it).
     pub seq: u32,
     /// The matching reveal.
     pub reveal: Option<RevealRecord>,

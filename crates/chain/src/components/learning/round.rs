@@ -1,22 +1,27 @@
-//! Rounds driven by block height: [`begin_block`] ticks every active task, closing phases at
-//! their deadlines (or as soon as everyone awaited has acted) — tallying reveals, then computing
-//! consensus scores and the accepted set — and opening the next round (seed, participant
-//! selection, shards, validator snapshot) or ending the task when it is done or out of DP budget.
-//! Also the advisory [`designated_aggregator`].
+//! Rounds driven by block height: [`begin_block`] ticks the tasks due at this height in the
+//! deadline-indexed queue (`queue.rs`), closing phases at their deadlines (or as soon as everyone
+//! awaited has acted) — tallying reveals and penalising withheld ones, then computing consensus
+//! scores and the accepted set and penalising withheld score reveals — and opening the next round
+//! (seed, participant selection with the reputation floor, shards, bond locks, validator
+//! snapshot) or ending the task when it is done, cancelled or out of DP budget. Also the advisory
+//! [`designated_aggregator`] and the selection candidates [`eligible_participants`].
 
 use std::collections::BTreeSet;
 
-use chorus_types::learning::{DataMode, TaskId};
-use chorus_types::{Address, Amount, Event, Hash};
+use chorus_types::learning::{DataMode, Role, TaskSpec};
+use chorus_types::{Address, Amount, Event, Hash, Height};
 
 use super::finalize::{end_task, fail_round};
 use super::math::{AcceptedUpdate, accepted_set, accepted_set_hash, consensus};
+use super::queue::{self, reschedule};
+use super::spec::{MIN_REPUTATION, OPEN_RETRY_BLOCKS};
 use super::{
     Outcome, Phase, Res, Round, Selection, Task, TaskStatus, UpdateScore, ev, load_task, math,
     power_of, put_round, put_task, records, revealed_updates, scores, selection,
 };
 use crate::codec::{read, write};
-use crate::components::{registry, validators};
+use crate::components::registry::{self, FaultReason, RegStatus};
+use crate::components::validators;
 use crate::context::BlockContext;
 use crate::state::{StateDelta, StateRead};
 use crate::{TxError, state_key};
@@ -28,17 +33,40 @@ pub fn designated_aggregator(seed: &Hash, validators: &[(Address, u64)]) -> Opti
     math::select(seed, &c, 1).first().copied()
 }
 
+/// The candidates of a round of a task with `spec`: registered participants that are active,
+/// bond at least `min_participant_stake` (and non-zero) and have a reputation of at least
+/// [`MIN_REPUTATION`] (security review M4: withholders and cheats stop being selected);
+/// `(address, bond)` by address. Anyone recomputes a round's selection with
+/// `math::select(seed, &eligible_participants(..), participants_per_round)`.
+pub fn eligible_participants(
+    state: &dyn StateRead,
+    spec: &TaskSpec,
+) -> Res<Vec<(Address, Amount)>> {
+    Ok(registry::registrations(state)?
+        .into_iter()
+        .filter(|r| {
+            r.role == Role::Participant
+                && r.status == RegStatus::Active
+                && r.bond >= spec.min_participant_stake
+                && r.bond > 0
+                && r.reputation >= MIN_REPUTATION
+        })
+        .map(|r| (r.address, r.bond))
+        .collect())
+}
+
+/// Opens the task's next round; `false` if too few participants are eligible for its quorum.
 fn open_new_round(
     delta: &mut StateDelta<'_>,
     ctx: &BlockContext,
     t: &mut Task,
     events: &mut Vec<Event>,
-) -> Res<()> {
+) -> Res<bool> {
     let spec = &t.spec;
-    let eligible = registry::eligible_participants(delta, spec.min_participant_stake)?;
+    let eligible = eligible_participants(delta, spec)?;
     if eligible.len() < spec.min_quorum as usize {
-        // Not enough eligible participants to ever reach quorum: wait.
-        return Ok(());
+        // Not enough eligible participants to reach quorum: retry later (the caller schedules).
+        return Ok(false);
     }
     let r = t.next_round;
     let seed = math::round_seed(&ctx.randomness, t.id, r);
@@ -49,17 +77,6 @@ fn open_new_round(
         }
         DataMode::Private => vec![Vec::new(); chosen.len()],
     };
-    for (rank, (a, sh)) in chosen.iter().zip(shards).enumerate() {
-        write(
-            delta,
-            state_key::learning_addr("sel", t.id, r, a),
-            &Selection { rank: rank as u32, shards: sh },
-        );
-    }
-    let mut vals: Vec<(Address, u64)> =
-        validators::validator_set(delta)?.into_iter().map(|v| (v.operator, v.power)).collect();
-    vals.sort();
-    let total_power = vals.iter().fold(0u64, |a, (_, p)| a.saturating_add(*p));
     let p = &spec.phases;
     let h = ctx.height;
     // Participants learn the selection from this block, so the commit window is the
@@ -69,6 +86,20 @@ fn open_new_round(
     let e2 = e1.saturating_add(p.score_commit);
     let e3 = e2.saturating_add(p.score_reveal);
     let e4 = e3.saturating_add(p.aggregate);
+    for (rank, (a, sh)) in chosen.iter().zip(shards).enumerate() {
+        write(
+            delta,
+            state_key::learning_addr("sel", t.id, r, a),
+            &Selection { rank: rank as u32, shards: sh },
+        );
+        // L8: the bond stays put until the reveal window (the last one that can slash a
+        // participant: mismatched or withheld reveals) has closed.
+        registry::lock_bond(delta, a, e1)?;
+    }
+    let mut vals: Vec<(Address, u64)> =
+        validators::validator_set(delta)?.into_iter().map(|v| (v.operator, v.power)).collect();
+    vals.sort();
+    let total_power = vals.iter().fold(0u64, |a, (_, p)| a.saturating_add(*p));
     let rd = Round {
         task: t.id,
         round: r,
@@ -104,12 +135,15 @@ fn open_new_round(
             ("selected", list.join(",")),
         ],
     ));
-    Ok(())
+    Ok(true)
 }
 
-/// Reveal window closed: non-revealers lose reputation; too few reveals fail the round.
+/// Reveal window closed: non-revealers lose reputation; a participant that committed and did not
+/// reveal is also slashed (security review M4: withholding after seeing the others' reveals is
+/// not free); too few reveals fail the round.
 fn close_reveals(
     delta: &mut StateDelta<'_>,
+    height: Height,
     t: &mut Task,
     rd: &mut Round,
     events: &mut Vec<Event>,
@@ -122,6 +156,20 @@ fn close_reveals(
             registry::adjust_reputation(delta, &a, registry::REP_NO_REVEAL)?;
         }
     }
+    for (a, c) in records::commits(delta, t.id, rd.round)? {
+        if c.reveal.is_none() && !c.faulted {
+            // spec §3.3: withholding costs stake — the registry's objective-fault slash.
+            registry::slash(
+                delta,
+                height,
+                &a,
+                FaultReason::RevealWithheld,
+                t.id,
+                rd.round,
+                events,
+            )?;
+        }
+    }
     if rd.reveals < t.spec.min_quorum {
         fail_round(delta, t, rd, "too_few_reveals", events)?;
         return Ok(false);
@@ -129,15 +177,32 @@ fn close_reveals(
     Ok(true)
 }
 
-/// Score-reveal window closed: consensus, clipping, accepted set.
+/// Score-reveal window closed: validators that committed scores and did not reveal them commit
+/// a staking fault (security review M4: no last-revealer option); then consensus, clipping,
+/// accepted set.
 fn close_scores(
     delta: &mut StateDelta<'_>,
+    height: Height,
     t: &mut Task,
     rd: &mut Round,
     events: &mut Vec<Event>,
 ) -> Res<bool> {
     let updates = revealed_updates(delta, t.id, rd.round)?;
-    let revealed: Vec<(Address, u64, Vec<i64>)> = scores(delta, t.id, rd.round)?
+    let all = scores(delta, t.id, rd.round)?;
+    for (a, s) in &all {
+        if s.scores.is_none() && !s.faulted {
+            registry::validator_fault(
+                delta,
+                height,
+                a,
+                FaultReason::ScoreRevealWithheld,
+                t.id,
+                rd.round,
+                events,
+            )?;
+        }
+    }
+    let revealed: Vec<(Address, u64, Vec<i64>)> = all
         .into_iter()
         .filter(|(_, s)| !s.faulted)
         .filter_map(|(a, s)| {
@@ -230,7 +295,7 @@ fn tick_task(
                     if h >= rd.ends[1]
                         || (rd.commits > 0 && rd.reveals + rd.faults >= rd.commits) =>
                 {
-                    if !close_reveals(delta, t, &mut rd, events)? {
+                    if !close_reveals(delta, h, t, &mut rd, events)? {
                         break;
                     }
                     Phase::ScoreCommit
@@ -241,7 +306,7 @@ fn tick_task(
                 Phase::ScoreReveal
                     if h >= rd.ends[3] || (score_commits > 0 && score_reveals >= score_commits) =>
                 {
-                    if !close_scores(delta, t, &mut rd, events)? {
+                    if !close_scores(delta, h, t, &mut rd, events)? {
                         break;
                     }
                     Phase::Aggregate
@@ -258,36 +323,65 @@ fn tick_task(
             events.push(ev("phase", t.id, Some(r), vec![("phase", next.as_str().into())]));
         }
     }
-    if t.open_round.is_some() || t.status != TaskStatus::Active {
-        return Ok(());
+    if t.open_round.is_none() && t.status == TaskStatus::Cancelling {
+        // M3: the round open when the owner cancelled has settled; now the task ends.
+        return end_task(delta, t, TaskStatus::Cancelled, events);
     }
-    if t.next_round >= t.spec.rounds {
-        return end_task(delta, t, TaskStatus::Completed, events);
-    }
-    if let Some(dp) = &t.spec.dp {
-        // spec §4: a round whose release would exceed the ε budget cannot open.
-        if math::dp_epsilon_micro(dp, t.dp_rounds + 1) > dp.epsilon_budget_micro {
-            return end_task(delta, t, TaskStatus::DpBudgetExhausted, events);
+    if t.open_round.is_none() && t.status == TaskStatus::Active {
+        if t.next_round >= t.spec.rounds {
+            return end_task(delta, t, TaskStatus::Completed, events);
+        }
+        if let Some(dp) = &t.spec.dp {
+            // spec §4: a round whose release would exceed the ε budget cannot open.
+            if math::dp_epsilon_micro(dp, t.dp_rounds + 1) > dp.epsilon_budget_micro {
+                return end_task(delta, t, TaskStatus::DpBudgetExhausted, events);
+            }
+        }
+        if !open_new_round(delta, ctx, t, events)? {
+            // H3: no registry rescan every block for a quorum that cannot be met.
+            reschedule(delta, t, Some(h.saturating_add(OPEN_RETRY_BLOCKS)));
+            put_task(delta, t);
+            return Ok(());
         }
     }
-    open_new_round(delta, ctx, t, events)
+    let next = match t.open_round {
+        Some(r) => {
+            let rd = super::round(delta, t.id, r)?;
+            rd.and_then(|rd| phase_deadline(&rd)).map(|d| d.max(h.saturating_add(1)))
+        }
+        None => None, // paused between rounds: resumed by `ResumeTask`
+    };
+    reschedule(delta, t, next);
+    put_task(delta, t);
+    Ok(())
 }
 
+/// The deadline of the round's current phase (`None` once it has ended).
+fn phase_deadline(rd: &Round) -> Option<Height> {
+    let i = match rd.phase {
+        Phase::Commit => 0,
+        Phase::Reveal => 1,
+        Phase::ScoreCommit => 2,
+        Phase::ScoreReveal => 3,
+        Phase::Aggregate => 4,
+        Phase::Finalized | Phase::Failed => return None,
+    };
+    Some(rd.ends[i])
+}
+
+/// The learning block hook: ticks only the tasks due at this height in the deadline queue.
 pub(crate) fn begin_block(
     delta: &mut StateDelta<'_>,
     ctx: &BlockContext,
     events: &mut Vec<Event>,
 ) -> Result<(), TxError> {
-    let ids: Vec<TaskId> = delta
-        .scan_prefix(state_key::ACTIVE_TASK_PREFIX)
-        .into_iter()
-        .filter_map(|(k, _)| {
-            let b: [u8; 8] = k.get(state_key::ACTIVE_TASK_PREFIX.len()..)?.try_into().ok()?;
-            Some(u64::from_be_bytes(b))
-        })
-        .collect();
-    for id in ids {
+    for (at, id) in queue::due(delta, ctx.height) {
         let mut t = load_task(delta, id)?;
+        if t.next_tick != Some(at) {
+            // A stale entry (the task was rescheduled): drop it.
+            delta.delete(state_key::learning_due(at, id));
+            continue;
+        }
         tick_task(delta, ctx, &mut t, events)?;
     }
     Ok(())

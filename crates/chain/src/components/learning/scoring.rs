@@ -1,7 +1,7 @@
 //! Scoring a round: the stake-weighted median of the validators' score vectors (the consensus
 //! score of every update), Yuma-style clipping of scores above consensus into reward weights, each
-//! validator's agreement with consensus, and the accepted set with its hash (threshold, first
-//! committer wins copies). Pure and integer-only, shared by the chain, the validator worker and
+//! validator's agreement with consensus, and the accepted set with its hash (threshold; copies
+//! earn nothing). Pure and integer-only, shared by the chain, the validator worker and
 //! the auditor (`docs/learning.md`).
 
 use chorus_types::learning::{RoundNo, TaskId};
@@ -38,7 +38,8 @@ pub struct RevealedUpdate {
     pub participant: Address,
     /// Update blob id.
     pub update_id: Hash,
-    /// Position of its commit in tx order within the round (first committer wins duplicates).
+    /// Position of its commit in tx order within the round (informative only: duplicates are
+    /// not resolved by commit order, see [`accepted_set`]).
     pub commit_seq: u32,
     /// Training examples.
     pub num_examples: u64,
@@ -121,24 +122,30 @@ pub struct AcceptedUpdate {
 }
 
 /// The accepted set: revealed updates (canonical order) whose consensus score is
-/// `≥ threshold` (the chain requires `threshold ≥ 1`), minus copies — when several reveals carry
-/// the same `update_id`, only the one with the smallest `commit_seq` can be accepted.
+/// `≥ threshold` (the chain requires `threshold ≥ 1`), minus copies — an `update_id` revealed by
+/// more than one participant is accepted for **none** of them (security review H5).
+///
+/// Why neither copy: participants commit to the content hash of an update they upload only
+/// after the commit window has closed, so no honest participant can see another's update before
+/// committing, and two commitments to the same blob mean collusion or a leak through a side
+/// channel. The chain cannot tell who produced the blob (the store's upload signatures and
+/// times are not consensus data, and commit order is the proposer's to choose), so it pays
+/// neither: a copier never gains, and a leaking pair gains nothing.
 pub fn accepted_set(
     updates: &[RevealedUpdate],
     consensus: &Consensus,
     threshold: i64,
 ) -> Vec<AcceptedUpdate> {
-    let mut first: std::collections::BTreeMap<Hash, u32> = std::collections::BTreeMap::new();
+    let mut count: std::collections::BTreeMap<Hash, u32> = std::collections::BTreeMap::new();
     for u in updates {
-        let e = first.entry(u.update_id).or_insert(u.commit_seq);
-        *e = (*e).min(u.commit_seq);
+        *count.entry(u.update_id).or_insert(0) += 1;
     }
     updates
         .iter()
         .enumerate()
         .filter(|(j, u)| {
             let c = consensus.consensus.get(*j).copied().unwrap_or(i64::MIN);
-            c >= threshold && first.get(&u.update_id) == Some(&u.commit_seq)
+            c >= threshold && count.get(&u.update_id) == Some(&1)
         })
         .map(|(j, u)| AcceptedUpdate {
             participant: u.participant,

@@ -4,16 +4,30 @@
 
 use chorus_types::Amount;
 use chorus_types::learning::{
-    ATTO, DataMode, Encryption, MAX_COMMITTEE_KEYS, MAX_RULE_PARAMS, MAX_TEXT_LEN, MICRO, RuleSpec,
-    TaskSpec,
+    ATTO, DataMode, Encryption, MAX_COMMITTEE_KEYS, MAX_EXAMPLES_PER_UPDATE, MAX_RULE_PARAMS,
+    MAX_SCORES, MAX_TEXT_LEN, MICRO, RuleSpec, TaskSpec,
 };
 
 use super::{LearningError, math};
 
 /// Most rounds per task.
 pub const MAX_ROUNDS: u32 = 1_000_000;
-/// Most participants per round.
-pub const MAX_PARTICIPANTS_PER_ROUND: u32 = 10_000;
+/// Most participants per round: [`MAX_SCORES`], the longest score vector a validator may reveal,
+/// so every round's reveals can be scored (security review L6).
+pub const MAX_PARTICIPANTS_PER_ROUND: u32 = MAX_SCORES as u32;
+/// Smallest budget (`rounds × reward_per_round`) a task must escrow (security review H3: tasks
+/// are not free to create).
+pub const MIN_TASK_BUDGET: u128 = 1_000;
+/// Most tasks that are not ended at once (active, paused or cancelling); `CreateTask` beyond it
+/// is refused (security review H3).
+pub const MAX_ACTIVE_TASKS: u64 = 256;
+/// A task whose round cannot open (too few eligible participants for its quorum) retries at
+/// most once every this many blocks (security review H3).
+pub const OPEN_RETRY_BLOCKS: u64 = 10;
+/// Participants whose registry reputation is below this are not selected (security review M4).
+/// An accepted update earns +10, a missing reveal −5, a fault (mismatch or withheld reveal)
+/// −50: two faults with no accepted work in between exclude a participant.
+pub const MIN_REPUTATION: i64 = -100;
 /// Longest phase, in blocks.
 pub const MAX_PHASE_BLOCKS: u64 = 1_000_000;
 /// Most shards assigned per round (participants × shards per participant): bounds the work of
@@ -27,6 +41,16 @@ fn valid_rule(r: &RuleSpec) -> bool {
         && r.params.len() <= MAX_RULE_PARAMS
 }
 
+/// The most `num_examples` a participant holding `shards` assigned shards may reveal in a round
+/// of a task with `spec` (security review H4): `max_examples` for private data, `max_examples ×
+/// shards` for a shard pool.
+pub fn examples_cap(spec: &TaskSpec, shards: usize) -> u64 {
+    match spec.data {
+        DataMode::Private => spec.max_examples,
+        DataMode::ShardPool { .. } => spec.max_examples.saturating_mul(shards as u64),
+    }
+}
+
 /// Validates a task spec (stateless). The budget is `rounds × reward_per_round`.
 pub fn validate_spec(s: &TaskSpec) -> Result<Amount, LearningError> {
     use LearningError::InvalidSpec as E;
@@ -34,7 +58,7 @@ pub fn validate_spec(s: &TaskSpec) -> Result<Amount, LearningError> {
         return Err(E("rounds must be 1..=1000000"));
     }
     if s.participants_per_round == 0 || s.participants_per_round > MAX_PARTICIPANTS_PER_ROUND {
-        return Err(E("participants_per_round must be 1..=10000"));
+        return Err(E("participants_per_round must be 1..=4096 (MAX_SCORES)"));
     }
     if s.min_quorum == 0 || s.min_quorum > s.participants_per_round {
         return Err(E("min_quorum must be 1..=participants_per_round"));
@@ -53,6 +77,12 @@ pub fn validate_spec(s: &TaskSpec) -> Result<Amount, LearningError> {
         .reward_per_round
         .checked_mul(u128::from(s.rounds))
         .ok_or(E("rounds × reward_per_round overflows"))?;
+    if budget < MIN_TASK_BUDGET {
+        return Err(E("rounds × reward_per_round must be at least 1000"));
+    }
+    if s.max_examples == 0 {
+        return Err(E("max_examples must be ≥ 1"));
+    }
     if s.validator_share_bps > 10_000 {
         return Err(E("validator_share_bps must be ≤ 10000"));
     }
@@ -79,6 +109,13 @@ pub fn validate_spec(s: &TaskSpec) -> Result<Amount, LearningError> {
         if need > MAX_ASSIGNED_SHARDS {
             return Err(E("participants_per_round × shards_per_participant exceeds 100000"));
         }
+        if s.max_examples.saturating_mul(u64::from(shards_per_participant))
+            > MAX_EXAMPLES_PER_UPDATE
+        {
+            return Err(E("max_examples × shards_per_participant exceeds 2^20"));
+        }
+    } else if s.max_examples > MAX_EXAMPLES_PER_UPDATE {
+        return Err(E("max_examples exceeds 2^20"));
     }
     if let Some(dp) = &s.dp {
         if dp.epsilon_budget_micro == 0

@@ -410,6 +410,9 @@ fn task_spec(s: &Settings, initial_model: Hash) -> eyre::Result<TaskSpec> {
         score_threshold: 1,
         dp: None,
         encryption: Encryption::None,
+        // H4: the most examples one participant may claim per round; participants claim at
+        // most this (the devnet splits one data set, far smaller than the cap).
+        max_examples: chorus_types::learning::MAX_EXAMPLES_PER_UPDATE,
     })
 }
 
