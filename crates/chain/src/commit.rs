@@ -79,6 +79,24 @@ pub fn verify_last_commit(
     if lc.height != expected {
         return Err(CommitError::WrongHeight { expected, got: lc.height });
     }
+    let vals =
+        crate::components::staking::previous_validator_set(state).map_err(CommitError::State)?;
+    verify_commit(&vals, chain_id, parent_hash, lc)
+}
+
+/// Checks that `commit` certifies the block whose hash is `block_hash` (at `commit.height`,
+/// decided in `commit.round`) on chain `chain_id`: signers sorted and unique, each a member of
+/// `vals` (the set that signed that block) with a valid ed25519 signature over its precommit
+/// for `block_hash`, together holding more than 2/3 of the power of `vals`.
+///
+/// Pure: light clients check headers with it against a validator set they proved themselves.
+pub fn verify_commit(
+    vals: &[ValidatorInfo],
+    chain_id: u64,
+    block_hash: &Hash,
+    commit: &CommitInfo,
+) -> Result<(), CommitError> {
+    let lc = commit;
     if lc.signers.len() != lc.signatures.len() {
         return Err(CommitError::SignatureCount {
             signers: lc.signers.len(),
@@ -88,8 +106,6 @@ pub fn verify_last_commit(
     if lc.signers.windows(2).any(|w| w[0] >= w[1]) {
         return Err(CommitError::NotSorted);
     }
-    let vals =
-        crate::components::staking::previous_validator_set(state).map_err(CommitError::State)?;
     let total: u128 = vals.iter().map(|v| u128::from(v.power)).sum();
     let mut signed: u128 = 0;
     for (key, sig) in lc.signers.iter().zip(&lc.signatures) {
@@ -101,7 +117,7 @@ pub fn verify_last_commit(
             height: lc.height,
             round: lc.round,
             vote_type: VoteType::Precommit,
-            value_id: Some(*parent_hash),
+            value_id: Some(*block_hash),
             validator: *key,
         };
         chorus_crypto::verify_consensus(key, &vote.sign_bytes(chain_id), sig)

@@ -30,7 +30,7 @@ pub use check::{
     check_stateless, max_spend,
 };
 pub use chorus_types::ValidatorInfo;
-pub use commit::{CommitError, verify_last_commit};
+pub use commit::{CommitError, verify_commit, verify_last_commit};
 pub use components::genesis::init_genesis;
 pub use context::BlockContext;
 pub use error::{GenesisError, TxError};

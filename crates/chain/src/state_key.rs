@@ -44,6 +44,12 @@ pub const SUPPLY: &[u8] = b"bank/supply";
 /// Prefix of validator records.
 pub const VALIDATOR_PREFIX: &[u8] = b"validators/";
 
+/// The active validator set written by each block's end-block (`Vec<ValidatorInfo>`): in the
+/// state after block `h` it is the set that signs block `h + 1` (after genesis: the set of block
+/// 1). Light clients prove it against a verified header's `state_root` to follow set changes
+/// (the same key as `components::staking::keys::SET`).
+pub const VALIDATOR_SET: &[u8] = b"staking/set";
+
 fn join(prefix: &[u8], rest: &[u8]) -> Vec<u8> {
     let mut k = Vec::with_capacity(prefix.len() + rest.len());
     k.extend_from_slice(prefix);
@@ -164,4 +170,12 @@ pub fn learning_addr(kind: &str, task: u64, round: u32, addr: &Address) -> Vec<u
     let mut k = learning(kind, task, Some(round));
     k.extend_from_slice(&addr.0);
     k
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_public_validator_set_key_is_the_one_staking_writes() {
+        assert_eq!(super::VALIDATOR_SET, crate::components::staking::keys::SET);
+    }
 }

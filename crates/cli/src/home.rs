@@ -182,7 +182,7 @@ impl Default for InitOptions {
     fn default() -> Self {
         InitOptions {
             validators: 1,
-            chain_id: 7_777,
+            chain_id: DEVNET_CHAIN_ID,
             seed: None,
             password: String::new(),
             api_port: 26_657,
@@ -215,6 +215,23 @@ pub fn derive_secret(seed: &Option<String>, label: &str) -> eyre::Result<[u8; 32
             Ok(b)
         }
     }
+}
+
+/// Chain id of `chorus devnet` networks (local and throwaway; `chorus init` picks a fresh one).
+pub const DEVNET_CHAIN_ID: u64 = 7_777;
+
+/// Lowest chain id `chorus init` picks by itself (ids below are left to hand-picked networks).
+pub const MIN_DERIVED_CHAIN_ID: u64 = 10_000;
+
+/// The chain id of a network initialised with `seed`: derived from it, or random without one, in
+/// `MIN_DERIVED_CHAIN_ID..2^31` (small enough for every EIP-155 tool, large enough that two
+/// independent networks rarely collide).
+pub fn derive_chain_id(seed: &Option<String>) -> eyre::Result<u64> {
+    let secret = derive_secret(seed, "chain-id")?;
+    let raw = u64::from_be_bytes([
+        secret[0], secret[1], secret[2], secret[3], secret[4], secret[5], secret[6], secret[7],
+    ]);
+    Ok(MIN_DERIVED_CHAIN_ID + raw % ((1u64 << 31) - MIN_DERIVED_CHAIN_ID))
 }
 
 fn getrandom(buf: &mut [u8]) -> eyre::Result<()> {
@@ -318,6 +335,17 @@ mod tests {
         assert_eq!(names, vec!["faucet", "operator"]);
         // A second init into the same place is refused.
         assert!(init(dir.path(), &opts).is_err());
+    }
+
+    #[test]
+    fn derived_chain_ids_are_reproducible_from_a_seed_and_random_without_one() {
+        let a = derive_chain_id(&Some("net-a".into())).unwrap();
+        assert_eq!(a, derive_chain_id(&Some("net-a".into())).unwrap());
+        assert_ne!(a, derive_chain_id(&Some("net-b".into())).unwrap());
+        let random: Vec<u64> = (0..4).map(|_| derive_chain_id(&None).unwrap()).collect();
+        assert!(random.iter().all(|id| (MIN_DERIVED_CHAIN_ID..1 << 31).contains(id)));
+        assert!(random.windows(2).any(|w| w[0] != w[1]), "{random:?}");
+        assert_ne!(a, 7_777);
     }
 
     #[test]

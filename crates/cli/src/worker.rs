@@ -13,7 +13,7 @@ pub(crate) fn spawn_worker(
     blobs: std::sync::Arc<chorus_sdk::blobs::Replicated>,
     operator: chorus_crypto::AccountKey,
     data: (std::sync::Arc<chorus_trainer::Dataset>, std::sync::Arc<chorus_trainer::Dataset>),
-    state_path: PathBuf,
+    (state_path, chain_id): (PathBuf, u64),
     stop: tokio::sync::watch::Receiver<bool>,
 ) -> eyre::Result<tokio::task::JoinHandle<chorus_sdk::Result<()>>> {
     let cfg = chorus_sdk::ValidatorConfig {
@@ -22,6 +22,7 @@ pub(crate) fn spawn_worker(
         max_update_norm: None,
         seal_secret: None,
         fee: 0,
+        chain_id: Some(chain_id),
         state_path: Some(state_path),
         poll: std::time::Duration::from_millis(300),
     };

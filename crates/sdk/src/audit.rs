@@ -12,6 +12,12 @@
 //!    state carried across rounds) is byte-for-byte the stored model blob, whose id is the
 //!    finalized `model_id` (and the task's version record);
 //! 5. the `learning.reward` events of the round equal `split_rewards` recomputed from the outcome.
+//!
+//! The audit reads through any [`LedgerSource`]. `chorus audit` gives it a
+//! [`crate::light::VerifiedLedger`], so the ledger side is not taken on a node's word: blocks are
+//! verified from the genesis against their commit certificates, every record is read with a state
+//! proof against a verified state root, and receipts are checked against `receipts_root`; a
+//! forgery surfaces as `Err(Error::Forged { .. })` naming the header or record.
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -232,7 +232,7 @@ impl NodeClient {
         }
     }
 
-    async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<Option<T>> {
+    pub(crate) async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<Option<T>> {
         let (status, body) = self.request(Method::GET, path, None).await?;
         if status == StatusCode::NOT_FOUND {
             return Ok(None);
@@ -419,6 +419,7 @@ pub struct TxSender<L> {
     key: AccountKey,
     fee: Amount,
     chain_id: Mutex<Option<u64>>,
+    pinned_chain_id: Option<u64>,
     min_fee: Mutex<Option<Amount>>,
     next_nonce: Mutex<Option<u64>>,
 }
@@ -432,9 +433,19 @@ impl<L: LedgerSource> TxSender<L> {
             key,
             fee,
             chain_id: Mutex::new(None),
+            pinned_chain_id: None,
             min_fee: Mutex::new(None),
             next_nonce: Mutex::new(None),
         }
+    }
+
+    /// Pins the chain id this sender signs for (`None` leaves it unpinned). A pinned sender
+    /// signs nothing until the ledger reports the same chain id, and then fails with
+    /// [`Error::WrongChain`]: a node cannot make it sign a transaction that replays on another
+    /// network (security review L3). Unpinned, the ledger's chain id is trusted.
+    pub fn pinned(mut self, chain_id: Option<u64>) -> Self {
+        self.pinned_chain_id = chain_id;
+        self
     }
 
     /// The fee the next transaction pays: `max(configured fee, chain min_fee)`.
@@ -476,6 +487,11 @@ impl<L: LedgerSource> TxSender<L> {
                 Some(id) => id,
                 None => {
                     let id = self.ledger.chain_id().await?;
+                    if let Some(pinned) = self.pinned_chain_id
+                        && pinned != id
+                    {
+                        return Err(Error::WrongChain { pinned, reported: id });
+                    }
                     *c = Some(id);
                     id
                 }

@@ -57,6 +57,23 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A node served something the chain's certificates or state roots do not prove: a header
+    /// (`what` names the height), a record (`what` names it and its state key) or receipts.
+    #[error("forged by the node: {what}: {detail}")]
+    Forged {
+        /// The header, record or receipts concerned.
+        what: String,
+        /// What did not verify.
+        detail: String,
+    },
+    /// The ledger serves another chain than the one the signer is pinned to; nothing was signed.
+    #[error("the ledger serves chain {reported}, but this signer is pinned to chain {pinned}")]
+    WrongChain {
+        /// The chain id the signer was configured with.
+        pinned: u64,
+        /// The chain id the ledger reported.
+        reported: u64,
+    },
     /// Progress file or reply decoding.
     #[error("decode: {0}")]
     Decode(String),

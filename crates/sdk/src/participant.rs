@@ -187,6 +187,9 @@ pub struct ParticipantConfig {
     pub bond: Amount,
     /// Fee per transaction.
     pub fee: Amount,
+    /// The chain id to sign for ([`TxSender::pinned`]); `None` trusts the ledger's (only for
+    /// an in-process ledger: a remote node could make the participant sign for another chain).
+    pub chain_id: Option<u64>,
     /// Progress file (`None`: in memory only).
     pub state_path: Option<PathBuf>,
     /// Poll interval of [`Participant::run_until`] when no events arrive.
@@ -201,6 +204,7 @@ impl Default for ParticipantConfig {
             collusion: None,
             bond: 1_000,
             fee: 0,
+            chain_id: None,
             state_path: None,
             poll: Duration::from_millis(500),
         }
@@ -260,7 +264,7 @@ impl<L: LedgerSource + 'static, B: BlobStore + 'static> Participant<L, B> {
         cfg: ParticipantConfig,
     ) -> Result<Self> {
         let progress = ProgressFile::open(cfg.state_path.clone())?;
-        let sender = TxSender::new(ledger.clone(), key, cfg.fee);
+        let sender = TxSender::new(ledger.clone(), key, cfg.fee).pinned(cfg.chain_id);
         Ok(Participant {
             ledger,
             blobs,

@@ -70,6 +70,8 @@ pub struct ValidatorConfig {
     pub seal_secret: Option<SealSecretKey>,
     /// Fee per transaction.
     pub fee: Amount,
+    /// The chain id to sign for ([`TxSender::pinned`]); `None` trusts the ledger's.
+    pub chain_id: Option<u64>,
     /// Progress file (`None`: in memory only).
     pub state_path: Option<PathBuf>,
     /// Poll interval of [`ValidatorWorker::run_until`].
@@ -332,7 +334,7 @@ impl<L: LedgerSource + 'static, B: BlobStore + 'static> ValidatorWorker<L, B> {
         cfg: ValidatorConfig,
     ) -> Result<Self> {
         let progress = ProgressFile::open(cfg.state_path.clone())?;
-        let sender = TxSender::new(ledger.clone(), key, cfg.fee);
+        let sender = TxSender::new(ledger.clone(), key, cfg.fee).pinned(cfg.chain_id);
         Ok(ValidatorWorker {
             ledger,
             blobs,

@@ -273,6 +273,32 @@ fn find_file(dataset: &str, dir: &Path, stem: &str, fix: &str) -> Result<PathBuf
     })
 }
 
+/// Writes `data` as the uncompressed pair `<prefix>-images-idx3-ubyte` and
+/// `<prefix>-labels-idx1-ubyte` in `dir` (what [`load_idx_pair`] reads back), e.g. a validator's
+/// private scoring set.
+pub fn write_idx_pair(data: &Dataset, dir: &Path, prefix: &str) -> Result<()> {
+    let n = u32::try_from(data.len())
+        .map_err(|_| Error::InvalidArgument(format!("{} samples do not fit IDX", data.len())))?;
+    let dim = |d: usize| {
+        u32::try_from(d).map_err(|_| Error::InvalidArgument(format!("dimension {d} too large")))
+    };
+    let mut images = Vec::with_capacity(16 + data.images.len());
+    for word in [IDX_IMAGES_MAGIC, n, dim(data.rows)?, dim(data.cols)?] {
+        images.extend_from_slice(&word.to_be_bytes());
+    }
+    images.extend_from_slice(&data.images);
+    let mut labels = Vec::with_capacity(8 + data.labels.len());
+    for word in [IDX_LABELS_MAGIC, n] {
+        labels.extend_from_slice(&word.to_be_bytes());
+    }
+    labels.extend_from_slice(&data.labels);
+    for (stem, bytes) in [("images-idx3-ubyte", images), ("labels-idx1-ubyte", labels)] {
+        let path = dir.join(format!("{prefix}-{stem}"));
+        std::fs::write(&path, bytes).map_err(|source| Error::Io { path, source })?;
+    }
+    Ok(())
+}
+
 /// Reads a whole file, gunzipping it when it starts with the gzip magic.
 fn read_maybe_gz(path: &Path, fix: &str) -> Result<Vec<u8>> {
     let raw =
@@ -394,6 +420,19 @@ mod tests {
         };
         write(&format!("{prefix}-images-idx3-ubyte"), &img);
         write(&format!("{prefix}-labels-idx1-ubyte"), &lab);
+    }
+
+    #[test]
+    fn a_written_idx_pair_loads_back_identical() {
+        let d = tempfile::tempdir().unwrap();
+        write_idx(d.path(), "t", 7, IDX_LABELS_MAGIC, 0, true);
+        let original = load_idx_pair("t", d.path(), "t", "", Some(7)).unwrap();
+        write_idx_pair(&original, d.path(), "copy").unwrap();
+        let copy = load_idx_pair("t", d.path(), "copy", "", Some(7)).unwrap();
+        assert_eq!(
+            (copy.rows, copy.cols, &copy.images, &copy.labels),
+            (2, 2, &original.images, &original.labels)
+        );
     }
 
     #[test]

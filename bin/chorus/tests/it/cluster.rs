@@ -35,7 +35,8 @@ impl Cluster {
         let dir = tempfile::tempdir().unwrap();
         let base = free_base_port();
         let out = Command::new(BIN)
-            .args(["init", "--validators", &n.to_string(), "--seed", "it", "--api-port"])
+            .args(["init", "--validators", &n.to_string(), "--seed", "it"])
+            .args(["--chain-id", "7777", "--insecure-empty-password", "--api-port"])
             .arg(base.to_string())
             .args(["--block-time-ms", &block_time_ms.to_string(), "--home"])
             .arg(dir.path())

@@ -3,6 +3,7 @@
 
 mod cluster;
 mod devnet;
+mod light;
 mod multi_validator;
 mod stake_cli;
 mod staking;

@@ -27,7 +27,11 @@ impl Cli {
         if *first == "tx" {
             cmd.args(["--home", home]);
         }
-        cmd.args(["--node", &self.url]).args(rest).env_remove("CHORUS_PASSWORD");
+        cmd.args(["--node", &self.url])
+            .args(rest)
+            .env_remove("CHORUS_PASSWORD")
+            .env_remove("CHORUS_PASSWORD_FILE")
+            .env_remove("CHORUS_CHAIN_ID");
         cmd.output().unwrap()
     }
 
@@ -238,10 +242,11 @@ fn staking_and_governance_commands_delegate_unbond_pay_rewards_and_pass_a_propos
     assert!(err.contains("no proposal 7"), "{err}");
 
     // A second node's home joins as a validator: its operator is funded, then signs
-    // create-validator with that home's consensus key (proof of possession included).
+    // create-validator with that home's consensus key (proof of possession included). Its own
+    // `chorus init` gave it another chain id: signing for this network needs --chain-id.
     let home2 = c.dir.path().join("joiner");
     let out = Command::new(BIN)
-        .args(["init", "--seed", "it-joiner", "--api-port"])
+        .args(["init", "--seed", "it-joiner", "--insecure-empty-password", "--api-port"])
         .arg((c.base + 20).to_string())
         .arg("--home")
         .arg(&home2)
@@ -253,10 +258,19 @@ fn staking_and_governance_commands_delegate_unbond_pay_rewards_and_pass_a_propos
         Command::new(BIN).args(["keys", "show", "operator", "--home", &home2]).output().unwrap();
     let op2 = String::from_utf8(show.stdout).unwrap().trim().to_string();
     cli.ok(&["tx", "transfer", "--to", &op2, "--amount", "10000000000"]);
+    let chain: Value =
+        serde_json::from_slice(&std::fs::read(c.home(0).join("genesis.json")).unwrap()).unwrap();
+    let chain = chain["chain_id"].to_string();
+    let out =
+        cli.run(&home2, &["tx", "--from", "operator", "transfer", "--to", &op2, "--amount", "1"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("refusing to sign"), "{err}");
     let out = cli.ok_in(
         &home2,
         &[
             "tx",
+            "--chain-id",
+            &chain,
             "--from",
             "operator",
             "stake",
@@ -289,7 +303,17 @@ fn staking_and_governance_commands_delegate_unbond_pay_rewards_and_pass_a_propos
     // The same key cannot make a second validator.
     let out = cli.run(
         &home2,
-        &["tx", "--from", "operator", "stake", "create-validator", "--self-delegation", "1000"],
+        &[
+            "tx",
+            "--chain-id",
+            &chain,
+            "--from",
+            "operator",
+            "stake",
+            "create-validator",
+            "--self-delegation",
+            "1000",
+        ],
     );
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
@@ -328,7 +352,8 @@ fn staking_and_governance_commands_delegate_unbond_pay_rewards_and_pass_a_propos
     assert_eq!(v["tokens"], "4750000000", "{v}");
     assert_eq!(v["jailed"], true);
     assert_eq!(v["signing_info"]["tombstoned"], true);
-    let out = cli.run(&home2, &["tx", "--from", "operator", "stake", "unjail"]);
+    let out =
+        cli.run(&home2, &["tx", "--chain-id", &chain, "--from", "operator", "stake", "unjail"]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("validator is tombstoned"), "{err}");

@@ -15,15 +15,19 @@ pub(crate) struct InitArgs {
     /// Number of validators.
     #[arg(long, default_value_t = 1)]
     validators: usize,
-    /// Chain id.
-    #[arg(long, default_value_t = 7777)]
-    chain_id: u64,
+    /// Chain id [default: random, or derived from --seed], so that transactions signed for one
+    /// network never replay on another (security review L3).
+    #[arg(long)]
+    chain_id: Option<u64>,
     /// Derive every key from this seed (reproducible devnets; never for real funds).
     #[arg(long)]
     seed: Option<String>,
-    /// Keystore password for generated account keys.
-    #[arg(long, env = "CHORUS_PASSWORD", default_value = "")]
-    password: String,
+    /// Password of the generated account keystores.
+    #[command(flatten)]
+    password: crate::args::PasswordArgs,
+    /// Write the account keystores with an empty password (throwaway local networks only).
+    #[arg(long)]
+    insecure_empty_password: bool,
     /// First API port (validator i: port + 10·i; its p2p port is one above).
     #[arg(long, default_value_t = 26657)]
     api_port: u16,
@@ -33,11 +37,15 @@ pub(crate) struct InitArgs {
 }
 
 pub(crate) fn run(args: InitArgs) -> eyre::Result<()> {
+    let chain_id = match args.chain_id {
+        Some(id) => id,
+        None => crate::home::derive_chain_id(&args.seed)?,
+    };
     let opts = InitOptions {
         validators: args.validators,
-        chain_id: args.chain_id,
+        chain_id,
+        password: args.password.for_new_keystore(args.insecure_empty_password)?,
         seed: args.seed,
-        password: args.password,
         api_port: args.api_port,
         block_time_ms: args.block_time_ms,
         ..InitOptions::default()

@@ -14,9 +14,11 @@ pub(crate) struct KeysArgs {
     /// Node home.
     #[arg(long, env = "CHORUS_HOME", default_value = ".chorus", global = true)]
     home: PathBuf,
-    /// Keystore password.
-    #[arg(long, env = "CHORUS_PASSWORD", default_value = "", global = true)]
-    password: String,
+    #[command(flatten)]
+    password: crate::args::PasswordArgs,
+    /// Allow writing a keystore with an empty password (throwaway local networks only).
+    #[arg(long, global = true)]
+    insecure_empty_password: bool,
     #[command(subcommand)]
     cmd: KeysCmd,
 }
@@ -53,7 +55,11 @@ pub(crate) fn run(args: KeysArgs) -> eyre::Result<()> {
             use std::io::Read;
             std::fs::File::open("/dev/urandom")?.read_exact(&mut secret)?;
             let key = AccountKey::from_bytes(&secret).map_err(|e| eyre!("{e}"))?;
-            home.write_account(&name, &key, &args.password)?;
+            home.write_account(
+                &name,
+                &key,
+                &args.password.for_new_keystore(args.insecure_empty_password)?,
+            )?;
             println!("{name} {}", key.address());
         }
         KeysCmd::Import { name, private_key } => {
@@ -61,7 +67,11 @@ pub(crate) fn run(args: KeysArgs) -> eyre::Result<()> {
             hex::decode_to_slice(private_key.trim().trim_start_matches("0x"), &mut secret)
                 .map_err(|e| eyre!("private key must be 32 bytes of hex: {e}"))?;
             let key = AccountKey::from_bytes(&secret).map_err(|e| eyre!("{e}"))?;
-            home.write_account(&name, &key, &args.password)?;
+            home.write_account(
+                &name,
+                &key,
+                &args.password.for_new_keystore(args.insecure_empty_password)?,
+            )?;
             println!("{name} {}", key.address());
         }
         KeysCmd::List => {
@@ -70,7 +80,7 @@ pub(crate) fn run(args: KeysArgs) -> eyre::Result<()> {
             }
         }
         KeysCmd::Show { name } => {
-            println!("{}", home.read_account(&name, &args.password)?.address());
+            println!("{}", home.read_account(&name, &args.password.read()?)?.address());
         }
     }
     Ok(())

@@ -40,12 +40,18 @@ pub(crate) struct NodeArgs {
     /// Directory of that data set's IDX files.
     #[arg(long, help_heading = "Validator worker")]
     worker_data_dir: Option<PathBuf>,
-    /// How many training samples, taken from the end, form the scoring split.
+    /// How many training samples, taken from the end, form the scoring split when no
+    /// `--worker-scoring-data` is given.
     #[arg(long, default_value_t = 5_000, help_heading = "Validator worker")]
     worker_holdout: usize,
+    /// Directory holding this validator's private scoring set (`scoring-images-idx3-ubyte` and
+    /// `scoring-labels-idx1-ubyte`, optionally gzipped). Without it the worker scores on public
+    /// training samples that participants can fit (security review L10).
+    #[arg(long, help_heading = "Validator worker")]
+    worker_scoring_data: Option<PathBuf>,
     /// Password of the operator keystore.
-    #[arg(long, env = "CHORUS_PASSWORD", default_value = "", help_heading = "Validator worker")]
-    password: String,
+    #[command(flatten, next_help_heading = "Validator worker")]
+    password: crate::args::PasswordArgs,
 }
 
 /// Submits the double votes consensus observed (`Ledger::pending_evidence`) as
@@ -86,13 +92,29 @@ async fn report_evidence(
     }
 }
 
-/// The validator worker's data: the last `holdout` training samples (scoring) and the test set.
+/// The validator worker's data: its scoring split (private, or the last `holdout` training
+/// samples) and the test set.
 fn worker_data(
     args: &NodeArgs,
 ) -> eyre::Result<(chorus_trainer::Dataset, chorus_trainer::Dataset)> {
     let splits =
         chorus_trainer::load_dataset(&args.worker_dataset, args.worker_data_dir.as_deref())?;
-    Ok((crate::data::holdout_split(&splits.train, args.worker_holdout)?, splits.test))
+    let (score, source) = crate::data::scoring_split(
+        &splits,
+        args.worker_scoring_data.as_deref(),
+        args.worker_holdout,
+    )?;
+    match source {
+        crate::data::ScoringSource::Private => {
+            eprintln!("validator worker scores on a private set of {} samples", score.len());
+        }
+        crate::data::ScoringSource::PublicHoldout => eprintln!(
+            "warning: the validator worker scores on the last {} public training samples, which \
+             participants can fit; give --worker-scoring-data DIR among strangers",
+            score.len()
+        ),
+    }
+    Ok((score, splits.test))
 }
 
 pub(crate) fn run(args: NodeArgs) -> eyre::Result<()> {
@@ -115,9 +137,10 @@ pub(crate) fn run(args: NodeArgs) -> eyre::Result<()> {
         return Ok(());
     }
     let genesis = home.load_genesis()?;
+    let genesis_chain_id = genesis.chain_id;
     let key = home.load_consensus_key()?;
     let worker = if args.worker {
-        let op = home.read_account("operator", &args.password)?;
+        let op = home.read_account("operator", &args.password.read()?)?;
         Some((op, worker_data(&args)?))
     } else {
         None
@@ -149,7 +172,8 @@ pub(crate) fn run(args: NodeArgs) -> eyre::Result<()> {
             eprintln!("validator worker running as {}", op.address());
             tokio::spawn(report_evidence(
                 node.services.ledger.clone(),
-                chorus_sdk::TxSender::new(client.clone(), op.clone(), 0),
+                chorus_sdk::TxSender::new(client.clone(), op.clone(), 0)
+                    .pinned(Some(genesis_chain_id)),
                 stop_rx.clone(),
             ));
             worker_task = Some(crate::worker::spawn_worker(
@@ -157,7 +181,7 @@ pub(crate) fn run(args: NodeArgs) -> eyre::Result<()> {
                 blobs,
                 op,
                 (std::sync::Arc::new(score), std::sync::Arc::new(test)),
-                home.data().join("worker.json"),
+                (home.data().join("worker.json"), genesis_chain_id),
                 stop_rx,
             )?);
         }

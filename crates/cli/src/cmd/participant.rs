@@ -27,9 +27,11 @@ pub(crate) struct ParticipantArgs {
     /// Account key (Ethereum keystore v3 file).
     #[arg(long)]
     key: PathBuf,
-    /// Keystore password.
-    #[arg(long, env = "CHORUS_PASSWORD", default_value = "")]
-    password: String,
+    #[command(flatten)]
+    password: crate::args::PasswordArgs,
+    /// The chain id to sign for; the node must report the same (security review L3).
+    #[arg(long, env = "CHORUS_CHAIN_ID")]
+    chain_id: u64,
     /// Data set (mnist, fashion-mnist).
     #[arg(long, default_value = "mnist")]
     dataset: String,
@@ -86,8 +88,9 @@ pub(crate) fn run(args: ParticipantArgs) -> eyre::Result<()> {
     }
     let text = std::fs::read_to_string(&args.key)
         .wrap_err_with(|| format!("reading {}", args.key.display()))?;
-    let key = chorus_crypto::decrypt_keystore(&serde_json::from_str(&text)?, &args.password)
-        .map_err(|e| eyre!("decrypting {}: {e}", args.key.display()))?;
+    let key =
+        chorus_crypto::decrypt_keystore(&serde_json::from_str(&text)?, &args.password.read()?)
+            .map_err(|e| eyre!("decrypting {}: {e}", args.key.display()))?;
     let splits = chorus_trainer::load_dataset(&args.dataset, args.data_dir.as_deref())?;
     let mut parts =
         crate::data::local_parts(&splits, args.holdout, &args.partition, args.clients, args.seed)?;
@@ -106,12 +109,21 @@ pub(crate) fn run(args: ParticipantArgs) -> eyre::Result<()> {
             },
             attack,
             bond: args.bond,
+            chain_id: Some(args.chain_id),
             state_path: Some(args.state.clone()),
             poll: Duration::from_millis(300),
             ..ParticipantConfig::default()
         };
+        let samples = data.len();
         let p = Participant::new(node.clone(), blobs, key, Arc::new(data), cfg)?;
-        eprintln!("participant {} on {} ({} samples)", p.address(), args.rpc, args.client);
+        eprintln!(
+            "participant {} on {} (chain {}, part {} of {}: {samples} samples)",
+            p.address(),
+            args.rpc,
+            args.chain_id,
+            args.client,
+            args.clients
+        );
         let (stop_tx, stop_rx) = watch::channel(false);
         let run = tokio::spawn(p.run_until(stop_rx, Some(node.subscribe())));
         tokio::signal::ctrl_c().await?;

@@ -35,9 +35,13 @@ enum QueryCmd {
         /// Transaction hash.
         hash: String,
     },
-    /// A state proof for an account's balance (or any raw key), verified against the block
-    /// header's state root.
+    /// A state proof for an account's balance (or any raw key), verified against the state root
+    /// of a block header that a light client verified from the genesis (every header from 1 up,
+    /// each against its commit certificate and the validator set proven from state).
     Proof {
+        /// The chain's genesis file: the only thing trusted.
+        #[arg(long, env = "CHORUS_GENESIS")]
+        genesis: std::path::PathBuf,
         /// Account whose balance key to prove.
         #[arg(long, conflicts_with = "key")]
         balance_of: Option<Address>,
@@ -142,44 +146,46 @@ async fn query(args: QueryArgs) -> eyre::Result<()> {
             http::get(&format!("{n}/v1/learning/tasks/{task}/versions")).await?
         }
         QueryCmd::Participants => http::get(&format!("{n}/v1/registry/participants")).await?,
-        QueryCmd::Proof { balance_of, key, height } => {
+        QueryCmd::Proof { genesis, balance_of, key, height } => {
             let key = match (balance_of, key) {
                 (Some(a), _) => chorus_chain::state_key::balance(&a),
                 (None, Some(k)) => hex::decode(k.trim_start_matches("0x"))?,
                 (None, None) => bail!("give --balance-of ADDRESS or --key HEX"),
             };
+            let genesis: chorus_types::Genesis = serde_json::from_str(
+                &std::fs::read_to_string(&genesis)
+                    .map_err(|e| eyre!("reading {}: {e}", genesis.display()))?,
+            )?;
+            // The root to trust comes from a header verified from the genesis, not from the
+            // proof nor from the node's word.
+            let mut light =
+                chorus_sdk::LightClient::new(chorus_sdk::NodeClient::new(n.clone()), &genesis)?;
             let height = match height {
-                Some(h) => h,
-                None => http::get(&format!("{n}/v1/status")).await?["height"]
-                    .as_u64()
-                    .ok_or_else(|| eyre!("status has no height"))?,
+                Some(h) => {
+                    light.sync_to(h).await?;
+                    h
+                }
+                None => light.sync_latest().await?,
             };
-            let proof = http::get(&format!(
-                "{n}/v1/state/proof?key=0x{}&height={height}",
-                hex::encode(&key)
-            ))
-            .await?;
-            let proof: chorus_db::StateProof = serde_json::from_value(proof)?;
-            // The root to trust comes from the block header, not from the proof.
-            let block = http::get(&format!("{n}/v1/blocks/{height}")).await?;
-            let root: chorus_types::Hash =
-                serde_json::from_value(block["header"]["state_root"].clone())?;
-            chorus_db::verify_proof(&proof, &root.0)
-                .map_err(|e| eyre!("proof does NOT verify: {e}"))?;
-            let value = match &proof.value {
-                Some(v) => format!("0x{}", hex::encode(v)),
-                None => "absent".into(),
-            };
-            let decoded = proof.value.as_deref().and_then(|v| {
+            let value = light.prove(&key, height).await?;
+            let root = light.header(height).map(|h| h.state_root).unwrap_or_default();
+            let decoded = value.as_deref().and_then(|v| {
                 balance_of.and(borsh::from_slice::<u128>(v).ok()).map(|b| b.to_string())
             });
+            let stats = light.stats();
             serde_json::json!({
                 "height": height,
                 "state_root": root,
+                "block_hash": light.header(height).map(|h| h.hash()),
                 "key": format!("0x{}", hex::encode(&key)),
-                "value": value,
+                "value": match &value {
+                    Some(v) => format!("0x{}", hex::encode(v)),
+                    None => "absent".into(),
+                },
                 "balance": decoded,
                 "verified": true,
+                "verified_headers": stats.height,
+                "validator_set_changes": stats.set_changes,
             })
         }
     };

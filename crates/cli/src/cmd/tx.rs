@@ -75,11 +75,15 @@ impl ChainInfo {
 }
 
 /// The signing key (decrypted from `HOME/keys/<from>.json`) and what the node reports about the
-/// chain (id, minimum fee).
+/// chain (id, minimum fee); fails when that chain is not the one the signer is pinned to
+/// ([`SignerArgs::pinned_chain_id`]).
 pub(crate) async fn signing_key(signer: &SignerArgs) -> eyre::Result<(AccountKey, ChainInfo)> {
-    let key = Home(signer.home.clone()).read_account(&signer.from, &signer.password)?;
+    let pinned = signer.pinned_chain_id()?;
+    let key = Home(signer.home.clone()).read_account(&signer.from, &signer.password.read()?)?;
     let status = http::get(&format!("{}/v1/status", signer.node)).await?;
-    Ok((key, ChainInfo::from_status(&status)?))
+    let chain = ChainInfo::from_status(&status)?;
+    crate::args::check_chain_id(pinned, chain.chain_id, &signer.node)?;
+    Ok((key, chain))
 }
 
 /// Signs `msgs` with the configured key, submits, and (unless `--no-wait`) waits for the receipt.
@@ -163,7 +167,8 @@ mod tests {
             home: ".chorus".into(),
             node: "http://127.0.0.1:1".into(),
             from: "faucet".into(),
-            password: String::new(),
+            password: crate::args::PasswordArgs::default(),
+            chain_id: Some(7),
             fee,
             no_wait: true,
         }

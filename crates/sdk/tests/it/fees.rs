@@ -1,5 +1,6 @@
 //! [`TxSender`] pays the chain's minimum fee (discovered through the ledger, `/v1/status` for a
-//! node) unless configured to pay more, and a transaction signed that way is accepted.
+//! node) unless configured to pay more, and a transaction signed that way is accepted; a sender
+//! pinned to a chain id signs for that chain only.
 
 use std::sync::Arc;
 
@@ -59,4 +60,16 @@ fn node_status_carries_the_minimum_fee_and_defaults_to_zero_without_it() {
     let old: chorus_sdk::client::NodeStatus =
         serde_json::from_str(r#"{"chain_id": 7, "height": 3}"#).unwrap();
     assert_eq!(old.min_fee, 0);
+}
+
+#[tokio::test]
+async fn a_sender_pinned_to_another_chain_signs_nothing_and_one_pinned_to_this_chain_signs() {
+    let (l, alice) = ledger(1_000);
+    let wrong = TxSender::new(l.clone(), alice.clone(), 0).pinned(Some(6));
+    match wrong.sign(transfer()).await {
+        Err(chorus_sdk::Error::WrongChain { pinned: 6, reported: 5 }) => {}
+        other => panic!("expected WrongChain, got {other:?}"),
+    }
+    let right = TxSender::new(l, alice, 0).pinned(Some(5));
+    assert_eq!(right.sign(transfer()).await.unwrap().tx.chain_id, 5);
 }

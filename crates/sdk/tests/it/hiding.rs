@@ -58,6 +58,7 @@ async fn updates_are_unreadable_until_the_commit_window_closes_and_claims_are_ca
             max_update_norm: None,
             seal_secret: None,
             fee: 0,
+            chain_id: None,
             state_path: None,
             poll: Duration::from_millis(10),
         },

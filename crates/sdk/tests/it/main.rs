@@ -3,4 +3,5 @@
 
 mod fees;
 mod hiding;
+mod light;
 mod sealed;

@@ -63,6 +63,7 @@ async fn sealed_updates_are_opened_by_the_committee_and_the_round_finalizes() {
             max_update_norm: None,
             seal_secret: Some(seal.clone()),
             fee: 0,
+            chain_id: None,
             state_path: None,
             poll: Duration::from_millis(10),
         },

@@ -299,6 +299,7 @@ fn start_participants(
             attack: if rf.byzantine.contains(&i) { attack.clone() } else { Attack::None },
             collusion: Some(collusion.clone()),
             state_path: Some(progress_dir.join(format!("participant-{i}.json"))),
+            chain_id: Some(crate::home::DEVNET_CHAIN_ID),
             poll: participant_poll,
             ..ParticipantConfig::default()
         };
@@ -334,7 +335,7 @@ fn start_worker(
         validators.blobs.clone(),
         key,
         data,
-        progress_dir.join("validator-0.json"),
+        (progress_dir.join("validator-0.json"), crate::home::DEVNET_CHAIN_ID),
         stop,
     )
 }

@@ -101,7 +101,8 @@ async fn start_network(
             .arg("--worker")
             .args(["--worker-dataset", &settings.dataset])
             .args(["--worker-holdout", &SCORE_HOLDOUT.to_string()])
-            .env("CHORUS_PASSWORD", "");
+            .env("CHORUS_PASSWORD", "")
+            .env_remove("CHORUS_PASSWORD_FILE");
         if let Some(d) = &settings.data_dir {
             cmd.arg("--worker-data-dir").arg(d);
         }

@@ -35,6 +35,11 @@ pub(super) fn start_processes(
 ) -> eyre::Result<Supervised> {
     let s = &rf.settings;
     let exe = std::env::current_exe().wrap_err("locating the chorus binary")?;
+    // One home, or node0..nodeN-1 under the root: every home holds the same genesis.
+    let first_home =
+        if root.join("genesis.json").is_file() { root.to_path_buf() } else { root.join("node0") };
+    let chain_id = crate::home::Home(first_home).load_genesis()?.chain_id;
+    std::fs::create_dir_all(root.join("keys"))?;
     let mut commands: Vec<Box<dyn Fn() -> tokio::process::Command + Send>> = Vec::new();
     for i in 0..s.participants {
         let key = participant_key(s.seed, i)?;
@@ -49,7 +54,9 @@ pub(super) fn start_processes(
         let rpc = urls[i % urls.len()].clone();
         let atk = if rf.byzantine.contains(&i) { s.attack.clone() } else { "none".into() };
         let (exe, root, st) = (exe.clone(), root.to_path_buf(), s.clone());
-        commands.push(Box::new(move || participant_command(&exe, &root, &st, i, &rpc, &atk)));
+        commands.push(Box::new(move || {
+            participant_command(&exe, &root, &st, (i, chain_id), &rpc, &atk)
+        }));
     }
     let n = commands.len();
     let mut sup = Supervised {
@@ -69,13 +76,14 @@ fn participant_command(
     exe: &Path,
     root: &Path,
     s: &Settings,
-    i: usize,
+    (i, chain_id): (usize, u64),
     rpc: &str,
     attack: &str,
 ) -> tokio::process::Command {
     let mut c = tokio::process::Command::new(exe);
     c.arg("participant")
         .args(["--rpc", rpc])
+        .args(["--chain-id", &chain_id.to_string()])
         .arg("--key")
         .arg(root.join("keys").join(format!("participant-{i}.json")))
         .args(["--dataset", &s.dataset])
@@ -92,6 +100,7 @@ fn participant_command(
         .arg("--state")
         .arg(root.join("progress").join(format!("participant-{i}.json")))
         .env("CHORUS_PASSWORD", "")
+        .env_remove("CHORUS_PASSWORD_FILE")
         .kill_on_drop(true);
     if let Some(d) = &s.data_dir {
         c.arg("--data-dir").arg(d);
