@@ -67,6 +67,10 @@ enum BenchCmd {
         /// Distinct sending accounts.
         #[arg(long, default_value_t = 40)]
         senders: usize,
+        /// Offered load in transactions per second, evenly spaced [default: unpaced, as fast as
+        /// the nodes answer: saturated throughput].
+        #[arg(long)]
+        rate: Option<f64>,
     },
     /// One learning round (commit, reveal, score vectors, median, rewards) in the state machine.
     Protocol {
@@ -142,10 +146,10 @@ pub(crate) fn run(args: BenchArgs) -> eyre::Result<()> {
             let report = chorus_trainer::bench::run(&opts)?;
             print(args.json, &report)
         }
-        BenchCmd::Ledger { validators, txs, senders } => {
+        BenchCmd::Ledger { validators, txs, senders, rate } => {
             let validators = if validators.is_empty() { vec![1, 4] } else { validators };
             let rt = tokio::runtime::Runtime::new()?;
-            let report = rt.block_on(super::bench_ledger::run(&validators, txs, senders))?;
+            let report = rt.block_on(super::bench_ledger::run(&validators, txs, senders, rate))?;
             print(args.json, &report)
         }
         BenchCmd::Protocol { participants, validators } => {

@@ -6,6 +6,12 @@
 //! submit them over keep-alive HTTP from several client tasks; a watcher polls committed blocks
 //! and stamps each transaction's commit time. Throughput = committed / (last commit − first
 //! submit).
+//!
+//! Offered load: unpaced (`rate` = `None`) every client submits as fast as the node answers, which
+//! measures saturated throughput — and latency that is mostly queueing once the machine is
+//! saturated. With `--rate R` the clients together submit R transactions per second, evenly
+//! spaced, which measures the protocol's latency at that load (the figure the ≤ 3 block intervals
+//! target is about).
 
 use std::collections::HashMap;
 use std::process::{Child, Command, Stdio};
@@ -24,6 +30,8 @@ use crate::http;
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct LedgerRow {
     validators: usize,
+    /// Offered load in transactions per second (`None`: unpaced).
+    rate: Option<f64>,
     txs: usize,
     committed: usize,
     seconds: f64,
@@ -95,15 +103,16 @@ impl std::fmt::Display for LedgerReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(
             f,
-            "| validators | txs | committed | seconds | tx/s | p50 ms | p99 ms | blocks | block ms | p50 / block |"
+            "| validators | offered tx/s | txs | committed | seconds | tx/s | p50 ms | p99 ms | blocks | block ms | p50 / block |"
         )?;
-        writeln!(f, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")?;
+        writeln!(f, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")?;
         let rows = &self.rows;
         for r in rows {
             writeln!(
                 f,
-                "| {} | {} | {} | {:.2} | {:.0} | {:.0} | {:.0} | {} | {:.0} | {:.2} |",
+                "| {} | {} | {} | {} | {:.2} | {:.0} | {:.0} | {:.0} | {} | {:.0} | {:.2} |",
                 r.validators,
+                r.rate.map_or_else(|| "unpaced".to_string(), |x| format!("{x:.0}")),
                 r.txs,
                 r.committed,
                 r.seconds,
@@ -175,15 +184,26 @@ pub(crate) async fn run(
     validators: &[usize],
     txs: usize,
     senders: usize,
+    rate: Option<f64>,
 ) -> eyre::Result<LedgerReport> {
+    if let Some(r) = rate
+        && !(r.is_finite() && r > 0.0)
+    {
+        bail!("--rate must be a positive number of transactions per second, got {r}");
+    }
     let mut rows = Vec::new();
     for &n in validators {
-        rows.push(run_one(n, txs, senders).await?);
+        rows.push(run_one(n, txs, senders, rate).await?);
     }
     Ok(LedgerReport { rows })
 }
 
-async fn run_one(n: usize, txs: usize, senders: usize) -> eyre::Result<LedgerRow> {
+async fn run_one(
+    n: usize,
+    txs: usize,
+    senders: usize,
+    rate: Option<f64>,
+) -> eyre::Result<LedgerRow> {
     let dir = tempfile::tempdir()?;
     let keys: Vec<AccountKey> = (0..senders).map(sender).collect();
     let base = free_port_range(10 * n as u16 + 2)?;
@@ -286,11 +306,23 @@ async fn run_one(n: usize, txs: usize, senders: usize) -> eyre::Result<LedgerRow
     let metrics_before = metrics_text(http::get(&metrics_url).await?);
     let first_submit = Instant::now();
     let mut clients = Vec::new();
+    // Paced: each sender submits every `senders / rate` seconds, the senders evenly staggered.
+    let gap = rate.map(|r| Duration::from_secs_f64(senders as f64 / r));
     for (s, list) in signed.into_iter().enumerate() {
         let url = format!("{}/v1/txs", urls[s % n]);
         let submitted = submitted.clone();
+        let mut ticks = gap.map(|g| {
+            let start =
+                tokio::time::Instant::from_std(first_submit) + g.mul_f64(s as f64 / senders as f64);
+            let mut t = tokio::time::interval_at(start, g);
+            t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            t
+        });
         clients.push(tokio::spawn(async move {
             for (hash, bytes) in list {
+                if let Some(t) = ticks.as_mut() {
+                    t.tick().await;
+                }
                 if let Ok(mut m) = submitted.lock() {
                     m.insert(hash, Instant::now());
                 }
@@ -325,6 +357,7 @@ async fn run_one(n: usize, txs: usize, senders: usize) -> eyre::Result<LedgerRow
     let block_ms = seconds * 1e3 / blocks.max(1) as f64;
     Ok(LedgerRow {
         validators: n,
+        rate,
         txs: total,
         committed: com.len(),
         seconds,
@@ -336,4 +369,15 @@ async fn run_one(n: usize, txs: usize, senders: usize) -> eyre::Result<LedgerRow
         p50_in_blocks: pct(0.5) / block_ms,
         breakdown: breakdown(&metrics_before, &metrics_after, seconds),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[tokio::test]
+    async fn a_rate_that_is_not_a_positive_number_is_refused_before_any_node_starts() {
+        for bad in [0.0, -5.0, f64::NAN, f64::INFINITY] {
+            let err = super::run(&[1], 10, 1, Some(bad)).await.unwrap_err().to_string();
+            assert!(err.contains("--rate must be a positive number"), "{err}");
+        }
+    }
 }
