@@ -235,6 +235,28 @@ mod tests {
     }
 
     #[test]
+    fn the_chains_rule_list_and_this_codec_name_the_same_rules() {
+        use chorus_types::learning::{AGGREGATION_RULES, SCORE_RULES};
+        // Every rule the chain accepts maps onto a chorus-fl rule, with its defaults and with
+        // its full parameter list (the parameters each rule's default carries).
+        for (id, max) in AGGREGATION_RULES {
+            let bare = aggregation_rule(&RuleSpec { id: (*id).into(), params: vec![] })
+                .unwrap_or_else(|e| panic!("{id}: {e}"));
+            assert_eq!(rule_spec(&bare.to_string()).unwrap().params.len(), *max, "{id}");
+        }
+        // Every chorus-fl rule but scaffold is on the chain's list.
+        for name in AggregationRule::names() {
+            let id = name.replace('-', "_");
+            let listed = AGGREGATION_RULES.iter().any(|(i, _)| *i == id);
+            assert_eq!(listed, *name != "scaffold", "{name}");
+        }
+        for id in SCORE_RULES {
+            crate::validator::ScoreRule::from_id(id).unwrap();
+        }
+        assert!(crate::validator::ScoreRule::from_id("accuracy").is_err());
+    }
+
+    #[test]
     fn aggregate_recomputation_is_byte_identical_across_runs_and_rules() {
         for rule in ["fedavg", "median", "trimmed-mean:trim=0.2", "krum:f=1", "centered-clipping"] {
             let m = tm(rule);

@@ -123,7 +123,7 @@ pub fn loss_of(tm: &TaskModel, model: &Update, data: &Dataset) -> Result<(f32, f
 ///   update `i`: an update is accepted unless removing it lowers the held-out loss by more than
 ///   the tolerance, and honest updates from skewed (non-IID) data, which raise the loss on their
 ///   own but help the average, are not punished;
-/// - anything else (`loss_delta`): `round(1e6 · (L(base) − L(base + Δᵢ)))`, the update's own
+/// - `loss_delta`: `round(1e6 · (L(base) − L(base + Δᵢ)))`, the update's own
 ///   loss reduction (strict: suits IID data).
 ///
 /// Invalid or unavailable updates score 0 under every rule (below any threshold ≥ 1); so do
@@ -141,12 +141,14 @@ pub enum ScoreRule {
 }
 
 impl ScoreRule {
-    /// The rule named by a task's `score_rule.id`.
-    pub fn from_id(id: &str) -> ScoreRule {
+    /// The rule named by a task's `score_rule.id` (one of
+    /// [`chorus_types::learning::SCORE_RULES`]; the chain refuses tasks naming another).
+    pub fn from_id(id: &str) -> Result<ScoreRule> {
         match id {
-            "validity" => ScoreRule::Validity,
-            "loo" => ScoreRule::LeaveOneOut,
-            _ => ScoreRule::LossDelta,
+            "validity" => Ok(ScoreRule::Validity),
+            "loo" => Ok(ScoreRule::LeaveOneOut),
+            "loss_delta" => Ok(ScoreRule::LossDelta),
+            other => Err(Error::Unsupported(format!("score rule {other:?}"))),
         }
     }
 }
@@ -411,7 +413,7 @@ impl<L: LedgerSource + 'static, B: BlobStore + 'static> ValidatorWorker<L, B> {
                 }
                 let (tm2, data, max) =
                     (tm.clone(), self.cfg.score_data.clone(), self.cfg.max_update_norm);
-                let rule = ScoreRule::from_id(&t.spec.score_rule.id);
+                let rule = ScoreRule::from_id(&t.spec.score_rule.id)?;
                 let weights: Vec<u64> = rd.revealed.iter().map(|u| u.num_examples).collect();
                 let scores = tokio::task::spawn_blocking(move || {
                     score_updates(&tm2, &base, &fetched, &weights, &data, max, rule)

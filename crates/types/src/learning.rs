@@ -25,6 +25,29 @@ pub const MAX_TEXT_LEN: usize = 256;
 pub const MAX_DATASETS: usize = 32;
 /// Largest number of integer parameters of an aggregation or score rule.
 pub const MAX_RULE_PARAMS: usize = 16;
+/// Aggregation rules a task may name (`TaskSpec::aggregation.id`), each with the most positional
+/// parameters it takes (decimals in micro-units; `chorus_sdk::task_model::aggregation_rule` maps
+/// them onto `chorus_fl::AggregationRule`, which checks their ranges). The chain refuses any other
+/// id, or more parameters. `scaffold` is not listed: it needs control-variate blobs the protocol
+/// does not carry yet.
+pub const AGGREGATION_RULES: &[(&str, usize)] = &[
+    ("fedavg", 0),
+    ("fedavgm", 2),
+    ("fednova", 0),
+    ("fedadam", 4),
+    ("fedyogi", 4),
+    ("fedadagrad", 3),
+    ("median", 0),
+    ("trimmed_mean", 1),
+    ("krum", 1),
+    ("multi_krum", 2),
+    ("bulyan", 1),
+    ("centered_clipping", 2),
+];
+/// Score rules validators run (`TaskSpec::score_rule.id`; none takes parameters): `validity`,
+/// `loo` (leave-one-out) and `loss_delta`. The chain refuses any other id, so a validator never
+/// has to guess what an unknown rule means.
+pub const SCORE_RULES: &[&str] = &["validity", "loo", "loss_delta"];
 /// Largest number of committee keys for sealed delivery.
 pub const MAX_COMMITTEE_KEYS: usize = 64;
 /// Largest score vector a validator may reveal (one entry per revealed update); also the most

@@ -401,6 +401,40 @@ fn specs_are_bounded_by_max_scores_max_examples_and_a_minimum_budget() {
 }
 
 #[test]
+fn unknown_aggregation_or_score_rules_and_extra_rule_parameters_are_refused_at_creation() {
+    use chorus_types::learning::{AGGREGATION_RULES, RuleSpec, SCORE_RULES};
+    let base = spec(1, 3, 2);
+    let refused = |f: &dyn Fn(&mut chorus_types::learning::TaskSpec)| {
+        let mut s = base.clone();
+        f(&mut s);
+        match validate_spec(&s) {
+            Err(LearningError::InvalidSpec(why)) => why.to_string(),
+            other => panic!("expected InvalidSpec, got {other:?}"),
+        }
+    };
+    let why = refused(&|s| s.aggregation = RuleSpec { id: "fedsomething".into(), params: vec![] });
+    assert!(why.contains("unknown aggregation rule"), "{why}");
+    let why = refused(&|s| s.aggregation = RuleSpec { id: "scaffold".into(), params: vec![] });
+    assert!(why.contains("unknown aggregation rule"), "{why}");
+    let why = refused(&|s| s.aggregation = RuleSpec { id: "krum".into(), params: vec![1, 2] });
+    assert!(why.contains("too many parameters"), "{why}");
+    let why = refused(&|s| s.score_rule = RuleSpec { id: "accuracy".into(), params: vec![] });
+    assert!(why.contains("unknown score rule"), "{why}");
+    let why = refused(&|s| s.score_rule = RuleSpec { id: "loo".into(), params: vec![5] });
+    assert!(why.contains("take no parameters"), "{why}");
+    for (id, max) in AGGREGATION_RULES {
+        let mut s = base.clone();
+        s.aggregation = RuleSpec { id: (*id).into(), params: vec![0; *max] };
+        assert!(validate_spec(&s).is_ok(), "{id} with {max} parameters");
+    }
+    for id in SCORE_RULES {
+        let mut s = base.clone();
+        s.score_rule = RuleSpec { id: (*id).into(), params: vec![] };
+        assert!(validate_spec(&s).is_ok(), "{id}");
+    }
+}
+
+#[test]
 fn exactly_two_thirds_of_the_power_does_not_finalize_an_aggregate() {
     let mut net = Net::new(3, 3);
     let mut s = spec(1, 3, 2);

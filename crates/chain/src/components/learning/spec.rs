@@ -4,8 +4,8 @@
 
 use chorus_types::Amount;
 use chorus_types::learning::{
-    ATTO, DataMode, Encryption, MAX_COMMITTEE_KEYS, MAX_EXAMPLES_PER_UPDATE, MAX_RULE_PARAMS,
-    MAX_SCORES, MAX_TEXT_LEN, MICRO, RuleSpec, TaskSpec,
+    AGGREGATION_RULES, ATTO, DataMode, Encryption, MAX_COMMITTEE_KEYS, MAX_EXAMPLES_PER_UPDATE,
+    MAX_RULE_PARAMS, MAX_SCORES, MAX_TEXT_LEN, MICRO, RuleSpec, SCORE_RULES, TaskSpec,
 };
 
 use super::{LearningError, math};
@@ -97,6 +97,23 @@ pub fn validate_spec(s: &TaskSpec) -> Result<Amount, LearningError> {
     }
     if !valid_rule(&s.aggregation) || !valid_rule(&s.score_rule) {
         return Err(E("rule ids must be [a-z0-9_]{1,32} with ≤ 16 params"));
+    }
+    match AGGREGATION_RULES.iter().find(|(id, _)| *id == s.aggregation.id) {
+        None => {
+            return Err(E(
+                "unknown aggregation rule (see chorus_types::learning::AGGREGATION_RULES)",
+            ));
+        }
+        Some((_, max)) if s.aggregation.params.len() > *max => {
+            return Err(E("too many parameters for the aggregation rule"));
+        }
+        Some(_) => {}
+    }
+    if !SCORE_RULES.contains(&s.score_rule.id.as_str()) {
+        return Err(E("unknown score rule (validity, loo or loss_delta)"));
+    }
+    if !s.score_rule.params.is_empty() {
+        return Err(E("score rules take no parameters"));
     }
     if let DataMode::ShardPool { shard_count, shards_per_participant, .. } = s.data {
         if shards_per_participant == 0 {
