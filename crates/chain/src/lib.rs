@@ -11,7 +11,6 @@
 //! persisting a [`state::ChangeSet`] is the host's job (`chorus-db`).
 #![forbid(unsafe_code)]
 
-pub mod bench;
 mod block;
 mod check;
 mod codec;

@@ -8,7 +8,7 @@ use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
 
 /// Sends a request and returns (status, JSON body); a non-JSON body becomes a JSON string.
-pub(crate) async fn request(
+pub async fn request(
     method: &str,
     url: &str,
     body: Option<(Vec<u8>, &str)>,
@@ -35,7 +35,7 @@ pub(crate) async fn request(
 }
 
 /// GET that fails with the server's JSON error on a non-2xx status.
-pub(crate) async fn get(url: &str) -> eyre::Result<Value> {
+pub async fn get(url: &str) -> eyre::Result<Value> {
     let (status, json) = request("GET", url, None).await?;
     if !(200..300).contains(&status) {
         return Err(eyre!("GET {url}: {status}: {}", json["error"].as_str().unwrap_or("")));

@@ -12,10 +12,7 @@ mod args;
 mod cmd;
 mod data;
 pub mod home;
-
-/// The heap-counting global allocator the `chorus` binary installs for `bench aggregate`.
-pub use chorus_fl::bench::PeakAlloc;
-mod http;
+pub mod http;
 pub mod plot;
 mod worker;
 
@@ -50,8 +47,6 @@ enum Command {
     Query(cmd::query::QueryArgs),
     /// Blob store commands.
     Store(cmd::store::StoreArgs),
-    /// Benchmarks (`--json` prints one JSON object).
-    Bench(cmd::bench::BenchArgs),
 }
 
 fn init_tracing() {
@@ -76,7 +71,6 @@ pub fn run() -> ExitCode {
         Command::Tx(a) => cmd::tx::run(a),
         Command::Query(a) => cmd::query::run(a),
         Command::Store(a) => cmd::store::run(a),
-        Command::Bench(a) => cmd::bench::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -12,7 +12,6 @@
 //! See `docs/db.md` for tables, key layout and the atomicity argument.
 #![forbid(unsafe_code)]
 
-pub mod bench;
 mod db;
 mod error;
 mod proof;

@@ -3,9 +3,8 @@
 //! (clipping, seeded Gaussian noise, RDP accounting), attack generators and contribution scores.
 //!
 //! This crate is pure (L1): no I/O, no clocks, no entropy — randomness comes in as a seed, and every
-//! aggregate is computed in integers so it is bit-identical on any machine and thread count. The only
-//! exception is the optional `bench` module (cargo feature `bench`), which times rules, counts heap
-//! bytes through its global allocator and may spawn the Flower comparison script.
+//! aggregate is computed in integers so it is bit-identical on any machine and thread count. Its
+//! benchmark lives in `chorus-bench`.
 
 pub mod agg;
 pub mod attack;
@@ -14,9 +13,6 @@ pub mod dp;
 pub mod fixed;
 pub mod update;
 pub mod validate;
-
-#[cfg(feature = "bench")]
-pub mod bench;
 
 pub use agg::{
     AggregateOptions, AggregateOutcome, AggregationRule, Aggregator, InputReport, ServerAggregator,
@@ -91,7 +87,4 @@ pub enum Error {
         /// Budget ε in millionths.
         budget_micro_eps: u64,
     },
-    /// Benchmark I/O failed (bench feature only).
-    #[error("benchmark: {0}")]
-    Bench(String),
 }

@@ -5,8 +5,8 @@
 //! provides storage backends ([`FsBackend`], [`MemBackend`]) behind [`BlobBackend`], an axum HTTP
 //! server ([`router`], [`serve`]) with signed (EIP-191) access to private namespaces, quotas and
 //! rate limits, a resilient verifying client ([`StoreClient`]), committee sealing ([`seal`]/[`open`]),
-//! retention ([`PinSet`], [`gc`]), storage challenges ([`challenge`]/[`verify_challenge`]) and a
-//! benchmark ([`mod@bench`]).
+//! retention ([`PinSet`], [`gc`]) and storage challenges ([`challenge`]/[`verify_challenge`]); its
+//! benchmark lives in `chorus-bench`.
 //!
 //! It must not: return unverified bytes from the client, make a half-written upload visible, hold
 //! or accept private keys over the wire, or touch ledger state (pins come in through [`PinSet`]).
@@ -14,7 +14,6 @@
 
 mod auth;
 mod backend;
-pub mod bench;
 mod challenge;
 mod client;
 mod error;

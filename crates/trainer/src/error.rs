@@ -56,9 +56,6 @@ pub enum Error {
     /// Training diverged (non-finite loss or parameters).
     #[error("training diverged: {0}")]
     Diverged(String),
-    /// A benchmark step failed.
-    #[error("benchmark: {0}")]
-    Bench(String),
 }
 
 /// Result alias.

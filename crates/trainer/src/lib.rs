@@ -2,8 +2,8 @@
 //! deterministic partitioning, the content-addressed shard pool (Merkle root, proofs, seeded
 //! assignment), models behind our own [`Model`] trait (hand-written passes on `gemm` in [`native`],
 //! burn's flex CPU backend as the reference in [`BurnModel`]), local optimisation
-//! (SGD/momentum, Adam, FedProx, SCAFFOLD, update clipping), evaluation, data-side attacks and a
-//! throughput benchmark.
+//! (SGD/momentum, Adam, FedProx, SCAFFOLD, update clipping), evaluation and data-side attacks (its
+//! throughput benchmark lives in `chorus-bench`).
 //!
 //! This crate is an L2/L3 adapter: it reads data files and uses floats, so nothing it computes may go
 //! into chain state or a hash except through [`params::to_update`] (fixed-point, `chorus_fl`) and the
@@ -36,7 +36,6 @@
 //! ```
 
 pub mod attack;
-pub mod bench;
 pub mod data;
 mod error;
 pub mod model;

@@ -1,8 +1,6 @@
 //! One module per top-level command.
 
 pub(crate) mod audit;
-pub(crate) mod bench;
-pub(crate) mod bench_ledger;
 pub(crate) mod devnet;
 pub(crate) mod init;
 pub(crate) mod keys;

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use chorus_chain::state::ChangeSet;
 use sha2::{Digest, Sha256};
 
-use crate::{BlockRecord, Db, DbOptions, Error, TxRecord};
+use chorus_db::{BlockRecord, Db, DbOptions, Error, TxRecord};
 
 /// Benchmark parameters.
 #[derive(Debug, Clone, serde::Serialize)]

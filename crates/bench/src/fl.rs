@@ -15,8 +15,8 @@ use std::time::Instant;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::agg::{AggregateOptions, Aggregator, ServerAggregator, WeightedInput};
-use crate::{AggregationRule, Error, FixedScale, ModelSpec, SliceReader};
+use chorus_fl::agg::{AggregateOptions, Aggregator, ServerAggregator, WeightedInput};
+use chorus_fl::{AggregationRule, FixedScale, ModelSpec, SliceReader};
 
 /// Benchmark options.
 #[derive(Clone, Debug)]
@@ -173,7 +173,7 @@ impl PeakAlloc {
 
     /// Runs `f` and returns the peak net heap growth in bytes during it (allocations minus frees,
     /// all threads), or `None` when `PeakAlloc` is not the global allocator.
-    pub fn measure(f: impl FnOnce() -> Result<(), Error>) -> Result<Option<usize>, Error> {
+    pub fn measure(f: impl FnOnce() -> eyre::Result<()>) -> eyre::Result<Option<usize>> {
         let _one_at_a_time = MEASURING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         LIVE.store(0, Ordering::SeqCst);
         PEAK.store(0, Ordering::SeqCst);
@@ -228,7 +228,7 @@ unsafe impl GlobalAlloc for PeakAlloc {
     }
 }
 
-fn time_min<T>(repeats: usize, mut f: impl FnMut() -> Result<T, Error>) -> Result<f64, Error> {
+fn time_min<T>(repeats: usize, mut f: impl FnMut() -> eyre::Result<T>) -> eyre::Result<f64> {
     let mut best = f64::INFINITY;
     for _ in 0..repeats.max(1) {
         let t = Instant::now();
@@ -244,7 +244,7 @@ fn flower_times(
     p: usize,
     f: u32,
     seed: u64,
-) -> Result<serde_json::Value, Error> {
+) -> eyre::Result<serde_json::Value> {
     let out = std::process::Command::new("python3")
         .arg(script)
         .args([
@@ -258,20 +258,17 @@ fn flower_times(
             &seed.to_string(),
         ])
         .output()
-        .map_err(|e| Error::Bench(format!("running {}: {e}", script.display())))?;
+        .map_err(|e| eyre::eyre!("running {}: {e}", script.display()))?;
     if !out.status.success() {
-        return Err(Error::Bench(format!(
-            "flower script failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        )));
+        return Err(eyre::eyre!("flower script failed: {}", String::from_utf8_lossy(&out.stderr)));
     }
     let s = String::from_utf8_lossy(&out.stdout);
     let line = s.lines().rev().find(|l| l.trim_start().starts_with('{')).unwrap_or("{}");
-    serde_json::from_str(line).map_err(|e| Error::Bench(format!("flower output: {e}")))
+    serde_json::from_str(line).map_err(|e| eyre::eyre!("flower output: {e}"))
 }
 
 /// Runs the benchmark.
-pub fn run(opts: BenchOptions) -> Result<BenchReport, Error> {
+pub fn run(opts: BenchOptions) -> eyre::Result<BenchReport> {
     let mut rows = Vec::new();
     let mut mem = Vec::new();
     for &(n, p) in &opts.sizes {
@@ -305,14 +302,14 @@ pub fn run(opts: BenchOptions) -> Result<BenchReport, Error> {
             Ok(data.par_iter().map(|row| row.iter().map(|&x| x as i64).sum::<i64>()).sum::<i64>())
         })?;
         push("floor: sum of all inputs", "floor", floor);
-        let run_rule = |rule: &AggregationRule| -> Result<crate::agg::AggregateOutcome, Error> {
+        let run_rule = |rule: &AggregationRule| -> eyre::Result<chorus_fl::agg::AggregateOutcome> {
             let mut agg = ServerAggregator::new(rule.clone());
             let mut inputs: Vec<WeightedInput<'_>> = data
                 .iter()
                 .zip(&weights)
                 .map(|(v, &w)| WeightedInput::new(SliceReader(v), w))
                 .collect();
-            agg.aggregate(&spec, scale, &mut inputs, &AggregateOptions::default())
+            Ok(agg.aggregate(&spec, scale, &mut inputs, &AggregateOptions::default())?)
         };
         let f = opts.f;
         let rules: Vec<(&str, &str, AggregationRule, usize)> = vec![

@@ -14,10 +14,10 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use crate::data::load_dataset;
-use crate::error::{Error, Result};
-use crate::model::{Arch, build_model};
-use crate::train::{Optimizer, TrainConfig, train_local_observed, train_one_epoch};
+use chorus_trainer::Error;
+use chorus_trainer::data::load_dataset;
+use chorus_trainer::model::{Arch, build_model};
+use chorus_trainer::train::{Optimizer, TrainConfig, train_local_observed, train_one_epoch};
 
 /// Benchmark options.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -60,7 +60,7 @@ impl Default for BenchOpts {
 pub struct BenchRow {
     /// Model name.
     pub model: String,
-    /// The implementation that trained it ([`crate::Model::backend`]).
+    /// The implementation that trained it ([`chorus_trainer::Model::backend`]).
     pub backend: String,
     /// Training samples in the epoch.
     pub samples: usize,
@@ -164,7 +164,7 @@ fn run_torch(
     arch: Arch,
     samples: usize,
     opts: &BenchOpts,
-) -> Result<TorchOut> {
+) -> eyre::Result<TorchOut> {
     let script = repo_root().join("scripts").join("torch").join("bench.py");
     let out = Command::new(venv.join("bin").join("python"))
         .arg(&script)
@@ -175,48 +175,49 @@ fn run_torch(
         .args(["--lr", &opts.lr.to_string()])
         .args(if opts.evaluate { &["--evaluate"][..] } else { &[][..] })
         .output()
-        .map_err(|e| Error::Bench(format!("cannot run {}: {e}", script.display())))?;
+        .map_err(|e| eyre::eyre!("cannot run {}: {e}", script.display()))?;
     if !out.status.success() {
-        return Err(Error::Bench(format!(
+        return Err(eyre::eyre!(
             "bench.py failed: {}",
             String::from_utf8_lossy(&out.stderr).trim()
-        )));
+        ));
     }
     let stdout = String::from_utf8_lossy(&out.stdout);
     let line = stdout
         .lines()
         .rev()
         .find(|l| l.starts_with('{'))
-        .ok_or_else(|| Error::Bench(format!("no JSON from bench.py: {stdout}")))?;
-    serde_json::from_str(line)
-        .map_err(|e| Error::Bench(format!("bad JSON from bench.py: {e}: {line}")))
+        .ok_or_else(|| eyre::eyre!("no JSON from bench.py: {stdout}"))?;
+    serde_json::from_str(line).map_err(|e| eyre::eyre!("bad JSON from bench.py: {e}: {line}"))
 }
 
-fn ensure_venv(venv: &Path, setup: bool) -> Result<()> {
+fn ensure_venv(venv: &Path, setup: bool) -> eyre::Result<()> {
     if venv.join("bin").join("python").is_file() {
         return Ok(());
     }
     if !setup {
-        return Err(Error::Bench(format!(
+        return Err(eyre::eyre!(
             "no PyTorch venv at {}; run scripts/torch/setup-venv (or set torch_setup)",
             venv.display()
-        )));
+        ));
     }
     let status = Command::new(repo_root().join("scripts").join("torch").join("setup-venv"))
         .arg(venv)
         .status()
-        .map_err(|e| Error::Bench(format!("cannot run scripts/torch/setup-venv: {e}")))?;
+        .map_err(|e| eyre::eyre!("cannot run scripts/torch/setup-venv: {e}"))?;
     if status.success() {
         Ok(())
     } else {
-        Err(Error::Bench(format!("scripts/torch/setup-venv failed: {status}")))
+        Err(eyre::eyre!("scripts/torch/setup-venv failed: {status}"))
     }
 }
 
 /// Runs the benchmark.
-pub fn run(opts: &BenchOpts) -> Result<BenchReport> {
-    let data_dir =
-        opts.data_dir.clone().unwrap_or_else(|| crate::data::DatasetName::Mnist.default_dir());
+pub fn run(opts: &BenchOpts) -> eyre::Result<BenchReport> {
+    let data_dir = opts
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| chorus_trainer::data::DatasetName::Mnist.default_dir());
     let splits = load_dataset("mnist", Some(&data_dir))?;
     let venv = opts.torch_venv.clone().unwrap_or_else(default_venv);
     let mut torch_error = None;
@@ -332,7 +333,7 @@ pub struct CentralisedReport {
     pub dataset: String,
     /// Model.
     pub model: String,
-    /// Implementation ([`crate::Model::backend`]).
+    /// Implementation ([`chorus_trainer::Model::backend`]).
     pub backend: String,
     /// Training samples per epoch.
     pub train_samples: usize,
@@ -385,11 +386,11 @@ impl fmt::Display for CentralisedReport {
 /// test set after every epoch; `on_batch` sees every step and `on_epoch` every finished epoch.
 pub fn centralised(
     opts: &CentralisedOpts,
-    on_batch: &mut dyn FnMut(crate::train::BatchDone),
+    on_batch: &mut dyn FnMut(chorus_trainer::train::BatchDone),
     on_epoch: &mut dyn FnMut(&CentralisedEpoch),
-) -> Result<CentralisedReport> {
+) -> eyre::Result<CentralisedReport> {
     if opts.epochs == 0 {
-        return Err(Error::InvalidArgument("epochs must be at least 1".into()));
+        return Err(Error::InvalidArgument("epochs must be at least 1".into()).into());
     }
     let t_all = Instant::now();
     let splits = load_dataset(&opts.dataset, opts.data_dir.as_deref())?;
@@ -407,7 +408,7 @@ pub fn centralised(
             ..TrainConfig::default()
         };
         let t = Instant::now();
-        let mut observe = |mut b: crate::train::BatchDone| {
+        let mut observe = |mut b: chorus_trainer::train::BatchDone| {
             b.epoch = e;
             on_batch(b)
         };
@@ -480,10 +481,8 @@ mod tests {
         assert!(r.final_test_accuracy > 0.88, "{}", r.final_test_accuracy);
         assert!(r.to_string().contains("final test accuracy"));
         let bad = CentralisedOpts { epochs: 0, ..opts };
-        assert!(matches!(
-            centralised(&bad, &mut |_| {}, &mut |_| {}),
-            Err(Error::InvalidArgument(_))
-        ));
+        let err = centralised(&bad, &mut |_| {}, &mut |_| {}).unwrap_err();
+        assert!(matches!(err.downcast_ref::<Error>(), Some(Error::InvalidArgument(_))), "{err}");
     }
 
     #[test]

@@ -1,12 +1,26 @@
-//! `chorus bench …`: benchmarks that print a table, or one JSON object with `--json`.
-//! Figures come from the crates' own bench modules; nothing here is timed by a test.
+//! `chorus-bench`: the benchmarks of every Chorus crate behind one command, each printing a table
+//! or, with `--json`, one JSON object. Tests check correctness; figures come only from here.
+//!
+//! It lives outside the product: the `chorus` binary links none of this code and installs no
+//! counting allocator. `chorus-bench ledger` starts real `chorus node` processes, so it needs the
+//! `chorus` binary next to its own (`cargo build -p chorus`) or at `$CHORUS_BIN`.
 
-use clap::{Args, Subcommand};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
 use serde::Serialize;
 
-/// Run a benchmark.
-#[derive(Args, Debug)]
-pub(crate) struct BenchArgs {
+use chorus_bench::{chain, db, fl, ledger, store, trainer};
+
+/// Counts heap growth only while the aggregation benchmark measures peak memory (one relaxed
+/// atomic load per allocation otherwise).
+#[global_allocator]
+static ALLOC: fl::PeakAlloc = fl::PeakAlloc;
+
+/// Chorus benchmarks.
+#[derive(Parser, Debug)]
+#[command(name = "chorus-bench", version, about)]
+struct BenchArgs {
     /// Print one JSON object with the figures instead of a table.
     #[arg(long, global = true)]
     json: bool,
@@ -106,30 +120,35 @@ fn parse_size(s: &str) -> eyre::Result<(usize, usize)> {
     Ok((n.trim().parse()?, p.trim().parse()?))
 }
 
-pub(crate) fn run(args: BenchArgs) -> eyre::Result<()> {
+fn main() -> ExitCode {
+    match run(BenchArgs::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: BenchArgs) -> eyre::Result<()> {
     match args.cmd {
         BenchCmd::Aggregate { flower, sizes, repeats, only } => {
-            let mut opts =
-                chorus_fl::bench::BenchOptions { flower, repeats, only, ..Default::default() };
+            let mut opts = fl::BenchOptions { flower, repeats, only, ..Default::default() };
             if !sizes.is_empty() {
                 opts.sizes = sizes.iter().map(|s| parse_size(s)).collect::<eyre::Result<_>>()?;
             }
-            let report = chorus_fl::bench::run(opts)?;
+            let report = fl::run(opts)?;
             print(args.json, &report)
         }
         BenchCmd::Store { iterations, memory } => {
-            let opts = chorus_store::bench::BenchOpts {
-                iterations,
-                fs_backend: !memory,
-                ..Default::default()
-            };
+            let opts = store::BenchOpts { iterations, fs_backend: !memory, ..Default::default() };
             let rt = tokio::runtime::Runtime::new()?;
-            let report = rt.block_on(chorus_store::bench::run(opts))?;
+            let report = rt.block_on(store::run(opts))?;
             print(args.json, &report)
         }
         BenchCmd::Train { centralised: Some(model), epochs, dataset, .. } => {
             let arch: chorus_trainer::Arch = model.parse()?;
-            let mut opts = chorus_trainer::bench::CentralisedOpts::for_model(arch);
+            let mut opts = trainer::CentralisedOpts::for_model(arch);
             opts.dataset = dataset;
             if let Some(e) = epochs {
                 opts.epochs = e;
@@ -138,31 +157,25 @@ pub(crate) fn run(args: BenchArgs) -> eyre::Result<()> {
             print(args.json, &report)
         }
         BenchCmd::Train { torch, .. } => {
-            let opts = chorus_trainer::bench::BenchOpts {
-                torch,
-                torch_setup: torch,
-                ..Default::default()
-            };
-            let report = chorus_trainer::bench::run(&opts)?;
+            let opts = trainer::BenchOpts { torch, torch_setup: torch, ..Default::default() };
+            let report = trainer::run(&opts)?;
             print(args.json, &report)
         }
         BenchCmd::Ledger { validators, txs, senders, rate } => {
             let validators = if validators.is_empty() { vec![1, 4] } else { validators };
             let rt = tokio::runtime::Runtime::new()?;
-            let report = rt.block_on(super::bench_ledger::run(&validators, txs, senders, rate))?;
+            let report = rt.block_on(ledger::run(&validators, txs, senders, rate))?;
             print(args.json, &report)
         }
         BenchCmd::Protocol { participants, validators } => {
             let start = std::time::Instant::now();
-            let report =
-                chorus_chain::bench::learning_round(participants, validators, &|| start.elapsed())
-                    .map_err(|e| eyre::eyre!("{e}"))?;
+            let report = chain::learning_round(participants, validators, &|| start.elapsed())
+                .map_err(|e| eyre::eyre!("{e}"))?;
             print(args.json, &report)
         }
         BenchCmd::State { blocks, keys_per_block } => {
-            let opts =
-                chorus_db::bench::BenchOptions { blocks, keys_per_block, ..Default::default() };
-            let report = chorus_db::bench::run(&opts)?;
+            let opts = db::BenchOptions { blocks, keys_per_block, ..Default::default() };
+            let report = db::run(&opts)?;
             print(args.json, &report)
         }
     }
@@ -171,9 +184,9 @@ pub(crate) fn run(args: BenchArgs) -> eyre::Result<()> {
 /// Runs the centralised check with a progress bar (stderr, hidden for `--json`) and one line per
 /// finished epoch.
 fn centralised_with_progress(
-    opts: &chorus_trainer::bench::CentralisedOpts,
+    opts: &trainer::CentralisedOpts,
     json: bool,
-) -> eyre::Result<chorus_trainer::bench::CentralisedReport> {
+) -> eyre::Result<trainer::CentralisedReport> {
     use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
     let bar = ProgressBar::new(0);
     if json {
@@ -186,7 +199,7 @@ fn centralised_with_progress(
         .progress_chars("=> "),
     );
     let total = opts.epochs;
-    let report = chorus_trainer::bench::centralised(
+    let report = trainer::centralised(
         opts,
         &mut |b| {
             bar.set_length(b.epoch_samples as u64);

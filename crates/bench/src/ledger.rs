@@ -1,4 +1,4 @@
-//! `chorus bench ledger`: committed transfers per second and submit→commit latency, measured
+//! `chorus-bench ledger`: committed transfers per second and submit→commit latency, measured
 //! against real `chorus node` processes (1 or N validators on loopback) over HTTP.
 //!
 //! Method: `chorus init` a fresh network whose genesis funds M sender accounts; start the
@@ -23,12 +23,12 @@ use chorus_types::{Address, BankMsg, Msg, Tx};
 use eyre::{bail, eyre};
 use serde::Serialize;
 
-use crate::home::{InitOptions, init};
-use crate::http;
+use chorus_cli::home::{InitOptions, init};
+use chorus_cli::http;
 
 /// One configuration's figures.
 #[derive(Debug, Clone, Serialize)]
-pub(crate) struct LedgerRow {
+pub struct LedgerRow {
     validators: usize,
     /// Offered load in transactions per second (`None`: unpaced).
     rate: Option<f64>,
@@ -49,7 +49,7 @@ pub(crate) struct LedgerRow {
 
 /// Node 0's time per activity during the run (sums of its Prometheus histograms).
 #[derive(Debug, Clone, Default, Serialize)]
-pub(crate) struct Breakdown {
+pub struct Breakdown {
     /// Transactions node 0 admitted (decode, signature recovery, stateful checks, pool insert).
     admitted: u64,
     /// Mean admission time per transaction, µs.
@@ -95,7 +95,7 @@ fn breakdown(before: &str, after: &str, seconds: f64) -> Breakdown {
 
 /// The report.
 #[derive(Debug, Clone, Serialize)]
-pub(crate) struct LedgerReport {
+pub struct LedgerReport {
     rows: Vec<LedgerRow>,
 }
 
@@ -176,11 +176,30 @@ fn free_port_range(len: u16) -> eyre::Result<u16> {
     }
 }
 
+/// The `chorus` binary that runs the nodes: `$CHORUS_BIN`, else the one next to this binary.
+fn chorus_binary() -> eyre::Result<std::path::PathBuf> {
+    if let Some(p) = std::env::var_os("CHORUS_BIN") {
+        return Ok(p.into());
+    }
+    let me = std::env::current_exe()?;
+    let sibling = me.with_file_name(format!("chorus{}", std::env::consts::EXE_SUFFIX));
+    if !sibling.is_file() {
+        bail!(
+            "no `chorus` binary at {} to run the nodes: build it (`cargo build -p chorus`, same \
+             profile) or set CHORUS_BIN",
+            sibling.display()
+        );
+    }
+    Ok(sibling)
+}
+
 fn sender(i: usize) -> AccountKey {
     AccountKey::from_seed(format!("chorus-bench-sender-{i}").as_bytes())
 }
 
-pub(crate) async fn run(
+/// Measures each validator count of `validators` in turn: a fresh network, `txs` transfers from
+/// `senders` accounts at the offered `rate` (`None`: unpaced).
+pub async fn run(
     validators: &[usize],
     txs: usize,
     senders: usize,
@@ -216,7 +235,7 @@ async fn run_one(
         ..InitOptions::default()
     };
     let net = init(dir.path(), &opts)?;
-    let exe = std::env::current_exe()?;
+    let exe = chorus_binary()?;
     let mut procs = Procs(Vec::new());
     for h in &net.homes {
         let log = std::fs::File::create(h.0.join("node.log"))?;

@@ -5,11 +5,10 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::backend::{FsBackend, MemBackend};
-use crate::client::{ClientOptions, StoreClient};
-use crate::error::Error;
-use crate::server::{NamespaceConfig, StoreConfig, StoreState, serve_listener};
-use crate::verify::create_outboard;
+use chorus_store::{
+    ClientOptions, Error, FsBackend, MemBackend, NamespaceConfig, StoreClient, StoreConfig,
+    StoreState, create_outboard, serve_listener,
+};
 
 /// Benchmark options.
 #[derive(Clone, Debug)]

@@ -11,9 +11,9 @@ use chorus_types::learning::{
 };
 use chorus_types::{Genesis, GenesisValidator, Hash, Msg, Params, Tx, keccak256};
 
-use crate::components::learning;
-use crate::state::MemState;
-use crate::{BlockContext, TxError, VerifiedTx, check_stateless, execute_block};
+use chorus_chain::components::learning;
+use chorus_chain::state::MemState;
+use chorus_chain::{BlockContext, TxError, VerifiedTx, check_stateless, execute_block};
 
 const CHAIN: u64 = 1;
 
@@ -105,7 +105,7 @@ impl Harness {
         };
         let t0 = clock();
         let out = execute_block(&self.state, &ctx, txs).map_err(|e| match e {
-            crate::BlockError::Hook(e) => e,
+            chorus_chain::BlockError::Hook(e) => e,
         })?;
         let us = (clock() - t0).as_micros() as u64;
         if let Some(f) = out.receipts.iter().find_map(|r| r.result.as_ref().err()) {
@@ -176,7 +176,9 @@ pub fn learning_round(
         },
     };
     let mut h = Harness { state: MemState::new(), height: 0, rewards: 0, changed: 0 };
-    h.state.apply(&crate::init_genesis(&genesis).map_err(|e| TxError::Malformed(e.to_string()))?);
+    h.state.apply(
+        &chorus_chain::init_genesis(&genesis).map_err(|e| TxError::Malformed(e.to_string()))?,
+    );
     let mut discard = 0u64;
     // Setup (not part of the round): registrations and the task.
     let caps = Capabilities { x25519_public_key: [1; 32], ..Capabilities::default() };
