@@ -191,8 +191,43 @@ impl std::fmt::Display for DatasetName {
     }
 }
 
-/// The workspace `data/` directory (resolved at compile time from this crate's manifest directory).
+/// Environment variable naming the directory that holds the bundled data sets (`mnist/`, …).
+pub const DATA_DIR_ENV: &str = "CHORUS_DATA_DIR";
+
+/// The directory holding the bundled data sets, resolved at run time: `$CHORUS_DATA_DIR`, else
+/// `./data` when it holds `mnist/`, else a `data/` with `mnist/` beside the running binary or up to
+/// four directories above it (a `target/<profile>/chorus` of a checkout, or an installed tree),
+/// else the checkout this crate was built from.
 pub fn workspace_data_dir() -> PathBuf {
+    resolve_data_dir(
+        std::env::var_os(DATA_DIR_ENV).map(PathBuf::from),
+        std::env::current_dir().ok().as_deref(),
+        std::env::current_exe().ok().as_deref(),
+    )
+}
+
+/// [`workspace_data_dir`] with its inputs given: the environment's choice, the working directory
+/// and the running binary.
+pub fn resolve_data_dir(env: Option<PathBuf>, cwd: Option<&Path>, exe: Option<&Path>) -> PathBuf {
+    if let Some(dir) = env {
+        return dir;
+    }
+    let holds_data = |d: &Path| d.join("mnist").is_dir();
+    if let Some(d) = cwd.map(|c| c.join("data"))
+        && holds_data(&d)
+    {
+        return d;
+    }
+    if let Some(found) = exe
+        .and_then(Path::parent)
+        .into_iter()
+        .flat_map(Path::ancestors)
+        .take(5)
+        .map(|a| a.join("data"))
+        .find(|d| holds_data(d))
+    {
+        return found;
+    }
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("..").join("data")
 }
 
@@ -420,6 +455,28 @@ mod tests {
         };
         write(&format!("{prefix}-images-idx3-ubyte"), &img);
         write(&format!("{prefix}-labels-idx1-ubyte"), &lab);
+    }
+
+    #[test]
+    fn the_data_directory_is_found_at_run_time_env_first_then_cwd_then_beside_the_binary() {
+        let root = tempfile::tempdir().unwrap();
+        let install = root.path().join("opt/chorus");
+        std::fs::create_dir_all(install.join("data/mnist")).unwrap();
+        std::fs::create_dir_all(install.join("bin")).unwrap();
+        let exe = install.join("bin/chorus");
+        let elsewhere = root.path().join("elsewhere");
+        std::fs::create_dir_all(&elsewhere).unwrap();
+        // Beside (above) the binary when the working directory has none.
+        assert_eq!(resolve_data_dir(None, Some(&elsewhere), Some(&exe)), install.join("data"));
+        // A working directory with data/mnist wins over the binary's.
+        std::fs::create_dir_all(elsewhere.join("data/mnist")).unwrap();
+        assert_eq!(resolve_data_dir(None, Some(&elsewhere), Some(&exe)), elsewhere.join("data"));
+        // The environment wins over both.
+        let env = root.path().join("mine");
+        assert_eq!(resolve_data_dir(Some(env.clone()), Some(&elsewhere), Some(&exe)), env);
+        // Nothing found: the checkout this crate was built from.
+        let none = resolve_data_dir(None, Some(&root.path().join("x")), None);
+        assert!(none.ends_with("data"), "{}", none.display());
     }
 
     #[test]
