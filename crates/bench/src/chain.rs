@@ -106,6 +106,7 @@ impl Harness {
         let t0 = clock();
         let out = execute_block(&self.state, &ctx, txs).map_err(|e| match e {
             chorus_chain::BlockError::Hook(e) => e,
+            chorus_chain::BlockError::Storage(e) => TxError::Storage(e),
         })?;
         let us = (clock() - t0).as_micros() as u64;
         if let Some(f) = out.receipts.iter().find_map(|r| r.result.as_ref().err()) {

@@ -34,6 +34,28 @@ pub enum BlockError {
     /// corrupt state; the host must halt rather than commit.
     #[error("block hook failed: {0}")]
     Hook(TxError),
+    /// The storage under the state failed while executing the block: no outcome exists, and
+    /// the host must stop rather than commit (restart resumes from the last committed height).
+    #[error(transparent)]
+    Storage(#[from] crate::state::StorageError),
+}
+
+impl BlockError {
+    fn from_hook(e: TxError) -> BlockError {
+        match e {
+            TxError::Storage(s) => BlockError::Storage(s),
+            other => BlockError::Hook(other),
+        }
+    }
+}
+
+/// A storage failure inside a transaction is the node's, not the sender's: it stops the block
+/// instead of becoming a receipt that other nodes would not write.
+fn storage_failure(e: &TxError) -> Option<BlockError> {
+    match e {
+        TxError::Storage(s) => Some(BlockError::Storage(s.clone())),
+        _ => None,
+    }
 }
 
 fn execute_tx(
@@ -41,7 +63,7 @@ fn execute_tx(
     ctx: &BlockContext,
     tx: &VerifiedTx,
     index: u32,
-) -> (Receipt, bool) {
+) -> Result<(Receipt, bool), BlockError> {
     let mut receipt = Receipt {
         tx_hash: tx.hash(),
         height: ctx.height,
@@ -57,8 +79,11 @@ fn execute_tx(
         check_payable(delta, tx)
     };
     if let Err(e) = payable {
+        if let Some(stop) = storage_failure(&e) {
+            return Err(stop);
+        }
         receipt.result = Err(e.to_failure());
-        return (receipt, false);
+        return Ok((receipt, false));
     }
     let sender = tx.sender();
     let fee = tx.tx().fee;
@@ -70,9 +95,12 @@ fn execute_tx(
         Ok(())
     })();
     if let Err(e) = charged {
+        if let Some(stop) = storage_failure(&e) {
+            return Err(stop);
+        }
         // Unreachable after check_payable unless state is corrupt; nothing was kept.
         receipt.result = Err(e.to_failure());
-        return (receipt, false);
+        return Ok((receipt, false));
     }
     receipt.fee_paid = fee;
 
@@ -93,10 +121,15 @@ fn execute_tx(
             delta.absorb(changes);
             events.extend(msg_events);
         }
-        Err(e) => receipt.result = Err(e.to_failure()),
+        Err(e) => {
+            if let Some(stop) = storage_failure(&e) {
+                return Err(stop);
+            }
+            receipt.result = Err(e.to_failure());
+        }
     }
     receipt.events = events;
-    (receipt, true)
+    Ok((receipt, true))
 }
 
 /// Phase 3: executes `txs` in order on top of `state` and returns the changes, receipts, events
@@ -115,18 +148,18 @@ pub fn execute_block(
     let mut events = Vec::new();
     write(&mut delta, state_key::LAST_HEIGHT.to_vec(), &ctx.height);
     write(&mut delta, state_key::LAST_TIME_MS.to_vec(), &ctx.time_ms);
-    components::begin_block(&mut delta, ctx, &mut events).map_err(BlockError::Hook)?;
+    components::begin_block(&mut delta, ctx, &mut events).map_err(BlockError::from_hook)?;
     let mut receipts = Vec::with_capacity(txs.len());
     let mut unpayable = Vec::new();
     for (i, tx) in txs.iter().enumerate() {
         let index = u32::try_from(i).unwrap_or(u32::MAX);
-        let (receipt, paid) = execute_tx(&mut delta, ctx, tx, index);
+        let (receipt, paid) = execute_tx(&mut delta, ctx, tx, index)?;
         if !paid {
             unpayable.push(index);
         }
         receipts.push(receipt);
     }
-    components::end_block(&mut delta, ctx, &mut events).map_err(BlockError::Hook)?;
-    let validator_set = staking::validator_set(&delta).map_err(BlockError::Hook)?;
+    components::end_block(&mut delta, ctx, &mut events).map_err(BlockError::from_hook)?;
+    let validator_set = staking::validator_set(&delta).map_err(BlockError::from_hook)?;
     Ok(BlockOutcome { changes: delta.into_changes(), receipts, events, validator_set, unpayable })
 }

@@ -5,12 +5,13 @@ use borsh::{BorshDeserialize, BorshSerialize};
 use crate::TxError;
 use crate::state::{StateDelta, StateRead};
 
-/// Reads and decodes `key`; a value that does not decode is [`TxError::CorruptState`].
+/// Reads and decodes `key`; a value that does not decode is [`TxError::CorruptState`], a failed
+/// read [`TxError::Storage`].
 pub(crate) fn read<T: BorshDeserialize>(
     state: &dyn StateRead,
     key: &[u8],
 ) -> Result<Option<T>, TxError> {
-    match state.get(key) {
+    match state.get(key)? {
         None => Ok(None),
         Some(bytes) => borsh::from_slice(&bytes).map(Some).map_err(|_| TxError::corrupt(key)),
     }

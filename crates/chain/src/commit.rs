@@ -124,7 +124,7 @@ pub fn verify_commit(
             .map_err(|_| CommitError::BadSignature(*key))?;
         signed += u128::from(v.power);
     }
-    if signed * 3 <= total * 2 {
+    if !chorus_types::exceeds_two_thirds(signed, total) {
         return Err(CommitError::InsufficientPower { signed, total });
     }
     Ok(())

@@ -109,6 +109,12 @@ pub enum TxError {
         /// Hex of the key.
         key: String,
     },
+    /// The storage under the state failed while this transaction was checked or executed: the
+    /// node's fault, never the sender's (code 101). Block execution turns it into
+    /// [`crate::BlockError::Storage`] instead of a receipt, so no node commits a result that
+    /// depends on its own disk.
+    #[error(transparent)]
+    Storage(#[from] crate::state::StorageError),
 }
 
 impl TxError {
@@ -134,6 +140,7 @@ impl TxError {
             TxError::Learning(e) => e.code(),
             TxError::Staking(e) => e.code(),
             TxError::CorruptState { .. } => 100,
+            TxError::Storage(_) => 101,
         }
     }
 
@@ -143,12 +150,8 @@ impl TxError {
     }
 
     pub(crate) fn corrupt(key: &[u8]) -> TxError {
-        TxError::CorruptState { key: hex_lower(key) }
+        TxError::CorruptState { key: hex::encode(key) }
     }
-}
-
-fn hex_lower(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 /// Why a genesis document was refused.

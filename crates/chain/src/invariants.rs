@@ -40,7 +40,7 @@ pub enum InvariantError {
 
 fn sum_amounts(state: &dyn StateRead, prefix: &[u8]) -> Result<Amount, InvariantError> {
     let mut total: Amount = 0;
-    for (k, v) in state.scan_prefix(prefix) {
+    for (k, v) in state.scan_prefix(prefix).map_err(|e| InvariantError::Corrupt(e.to_string()))? {
         let a: Amount = borsh::from_slice(&v)
             .map_err(|_| InvariantError::Corrupt(String::from_utf8_lossy(&k).into_owned()))?;
         if a == 0 {

@@ -2,7 +2,8 @@
 //! transactions) to (state changes, receipts, events, next validator set).
 //!
 //! Transactions go through three phases (`docs/ledger.md`): [`check_stateless`] on bytes,
-//! [`check_stateful`] on a snapshot (the mempool), and [`execute_block`]. State is organised in
+//! [`check_stateful`] on a snapshot (the mempool), and [`execute_block`]. A block is first held
+//! to [`check_header`] and [`verify_last_commit`]. State is organised in
 //! [`components`] (bank, genesis, staking, gov, registry, learning; new ones slot in the same
 //! way), with every key in [`state_key`].
 //!
@@ -18,6 +19,7 @@ mod commit;
 pub mod components;
 mod context;
 mod error;
+mod header;
 pub mod invariants;
 pub mod state;
 pub mod state_key;
@@ -33,6 +35,7 @@ pub use commit::{CommitError, verify_commit, verify_last_commit};
 pub use components::genesis::init_genesis;
 pub use context::BlockContext;
 pub use error::{GenesisError, TxError};
+pub use header::{HeaderError, HeaderExpectations, check_header};
 
 /// The active validator set stored in `state` (see [`components::staking::validator_set`]).
 pub fn validator_set(state: &dyn state::StateRead) -> Result<Vec<ValidatorInfo>, TxError> {

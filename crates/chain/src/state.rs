@@ -7,12 +7,25 @@
 use std::collections::BTreeMap;
 use std::ops::Bound;
 
-/// Read-only view of chain state (a committed snapshot, an in-memory map or an overlay).
+/// The storage under a [`StateRead`] failed (an I/O error, a damaged page). Never a
+/// transaction's fault and never deterministic across nodes: a host that meets it while executing
+/// a block must stop rather than commit, and restart from its last committed height.
+///
+/// The pure core cannot name the storage engine's error types, so the cause travels as text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("state storage failed: {0}")]
+pub struct StorageError(pub String);
+
+/// `(key, value)` pairs in ascending key order.
+pub type KeyValues = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// Read-only view of chain state (a committed snapshot, an in-memory map or an overlay). Reads
+/// can fail only when the storage underneath fails ([`StorageError`]); a missing key is `Ok(None)`.
 pub trait StateRead {
     /// The value stored at `key`, if any.
-    fn get(&self, key: &[u8]) -> Option<Vec<u8>>;
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError>;
     /// All `(key, value)` pairs whose key starts with `prefix`, sorted by key ascending.
-    fn scan_prefix(&self, prefix: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)>;
+    fn scan_prefix(&self, prefix: &[u8]) -> Result<KeyValues, StorageError>;
 }
 
 /// Writes to apply to state, in key order: `Some(value)` sets, `None` deletes.
@@ -64,21 +77,21 @@ impl MemState {
 }
 
 impl StateRead for MemState {
-    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
-        self.0.get(key).cloned()
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(self.0.get(key).cloned())
     }
 
-    fn scan_prefix(&self, prefix: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
-        self.0.range(prefix_range(prefix)).map(|(k, v)| (k.clone(), v.clone())).collect()
+    fn scan_prefix(&self, prefix: &[u8]) -> Result<KeyValues, StorageError> {
+        Ok(self.0.range(prefix_range(prefix)).map(|(k, v)| (k.clone(), v.clone())).collect())
     }
 }
 
 impl<T: StateRead + ?Sized> StateRead for &T {
-    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
         (**self).get(key)
     }
 
-    fn scan_prefix(&self, prefix: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
+    fn scan_prefix(&self, prefix: &[u8]) -> Result<KeyValues, StorageError> {
         (**self).scan_prefix(prefix)
     }
 }
@@ -138,16 +151,16 @@ impl<'a> StateDelta<'a> {
 }
 
 impl StateRead for StateDelta<'_> {
-    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
         match self.changes.get(key) {
-            Some(v) => v.clone(),
+            Some(v) => Ok(v.clone()),
             None => self.base.get(key),
         }
     }
 
-    fn scan_prefix(&self, prefix: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
+    fn scan_prefix(&self, prefix: &[u8]) -> Result<KeyValues, StorageError> {
         let mut merged: BTreeMap<Vec<u8>, Vec<u8>> =
-            self.base.scan_prefix(prefix).into_iter().collect();
+            self.base.scan_prefix(prefix)?.into_iter().collect();
         for (k, v) in self.changes.range(prefix_range(prefix)) {
             match v {
                 Some(v) => {
@@ -158,7 +171,7 @@ impl StateRead for StateDelta<'_> {
                 }
             }
         }
-        merged.into_iter().collect()
+        Ok(merged.into_iter().collect())
     }
 }
 
@@ -173,11 +186,11 @@ mod tests {
     #[test]
     fn mem_state_scan_prefix_is_sorted_and_bounded() {
         let s = mem(&[(b"a/1", b"x"), (b"a/0", b"y"), (b"b/0", b"z"), (b"a", b"w"), (b"a0", b"v")]);
-        let got = s.scan_prefix(b"a/");
+        let got = s.scan_prefix(b"a/").unwrap();
         assert_eq!(got, vec![(b"a/0".to_vec(), b"y".to_vec()), (b"a/1".to_vec(), b"x".to_vec())]);
-        assert_eq!(s.scan_prefix(b"").len(), 5);
+        assert_eq!(s.scan_prefix(b"").unwrap().len(), 5);
         let ff = mem(&[(&[0xff, 0xff], b"1"), (&[0xff], b"2"), (&[0xfe], b"3")]);
-        assert_eq!(ff.scan_prefix(&[0xff]).len(), 2);
+        assert_eq!(ff.scan_prefix(&[0xff]).unwrap().len(), 2);
     }
 
     #[test]
@@ -187,11 +200,11 @@ mod tests {
         d.put(b"k/3".to_vec(), b"n".to_vec());
         d.delete(b"k/1".to_vec());
         d.put(b"k/2".to_vec(), b"B".to_vec());
-        assert_eq!(d.get(b"k/1"), None);
-        assert_eq!(d.get(b"k/2"), Some(b"B".to_vec()));
-        assert_eq!(d.get(b"z"), Some(b"c".to_vec()));
+        assert_eq!(d.get(b"k/1").unwrap(), None);
+        assert_eq!(d.get(b"k/2").unwrap(), Some(b"B".to_vec()));
+        assert_eq!(d.get(b"z").unwrap(), Some(b"c".to_vec()));
         assert_eq!(
-            d.scan_prefix(b"k/"),
+            d.scan_prefix(b"k/").unwrap(),
             vec![(b"k/2".to_vec(), b"B".to_vec()), (b"k/3".to_vec(), b"n".to_vec())]
         );
         let cs = d.into_changes();
@@ -209,18 +222,18 @@ mod tests {
             let mut c = d.child();
             c.put(b"a".to_vec(), b"X".to_vec());
             c.delete(b"b".to_vec());
-            assert_eq!(c.get(b"b"), None);
+            assert_eq!(c.get(b"b").unwrap(), None);
             // dropped: reverted
         }
-        assert_eq!(d.get(b"a"), Some(b"1".to_vec()));
-        assert_eq!(d.get(b"b"), Some(b"2".to_vec()));
+        assert_eq!(d.get(b"a").unwrap(), Some(b"1".to_vec()));
+        assert_eq!(d.get(b"b").unwrap(), Some(b"2".to_vec()));
         let cs = {
             let mut c = d.child();
             c.delete(b"a".to_vec());
             c.into_changes()
         };
         d.absorb(cs);
-        assert_eq!(d.get(b"a"), None);
-        assert_eq!(d.scan_prefix(b""), vec![(b"b".to_vec(), b"2".to_vec())]);
+        assert_eq!(d.get(b"a").unwrap(), None);
+        assert_eq!(d.scan_prefix(b"").unwrap(), vec![(b"b".to_vec(), b"2".to_vec())]);
     }
 }

@@ -16,12 +16,8 @@ pub struct ConsensusKey {
 
 impl std::fmt::Debug for ConsensusKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "ConsensusKey(0x{})", hex_lower(&self.public_key()))
+        write!(f, "ConsensusKey(0x{})", hex::encode(self.public_key()))
     }
-}
-
-fn hex_lower(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 impl ConsensusKey {

@@ -1,22 +1,19 @@
 //! A consistent read view of the latest committed state.
 
-use chorus_chain::state::StateRead;
+pub use chorus_chain::state::KeyValues;
+use chorus_chain::state::{StateRead, StorageError};
 use redb::{ReadOnlyTable, ReadTransaction};
 
 use crate::db::EMPTY_ROOT;
 use crate::error::Error;
 use crate::tables::STATE;
 
-/// `(key, value)` pairs in key order, as returned by prefix scans.
-pub type KeyValues = Vec<(Vec<u8>, Vec<u8>)>;
-
 /// Read view of the state as of one committed height (a redb read transaction). Returned by
 /// [`crate::Db::snapshot`]; later commits do not change what it sees.
 ///
-/// Its [`StateRead`] implementation panics if the storage engine fails mid-read (I/O error or
-/// corruption): the state machine cannot continue deterministically past such a failure, and
-/// the trait has no error channel. Use [`Snapshot::try_get`] / [`Snapshot::try_scan_prefix`]
-/// where an error can be handled.
+/// Its [`StateRead`] implementation reports a failing storage engine (I/O error, corruption) as
+/// a [`StorageError`]: block execution then stops instead of committing, and the host halts.
+/// [`Snapshot::try_get`] / [`Snapshot::try_scan_prefix`] keep the engine's typed error.
 pub struct Snapshot {
     state: ReadOnlyTable<&'static [u8], &'static [u8]>,
     latest: Option<(u64, [u8; 32])>,
@@ -67,17 +64,11 @@ impl Snapshot {
 }
 
 impl StateRead for Snapshot {
-    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
-        match self.try_get(key) {
-            Ok(v) => v,
-            Err(e) => panic!("chorus-db: state read failed, cannot continue: {e}"),
-        }
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        self.try_get(key).map_err(|e| StorageError(e.to_string()))
     }
 
-    fn scan_prefix(&self, prefix: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
-        match self.try_scan_prefix(prefix) {
-            Ok(v) => v,
-            Err(e) => panic!("chorus-db: state scan failed, cannot continue: {e}"),
-        }
+    fn scan_prefix(&self, prefix: &[u8]) -> Result<KeyValues, StorageError> {
+        self.try_scan_prefix(prefix).map_err(|e| StorageError(e.to_string()))
     }
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 
 use chorus_consensus::{
-    Application, CommitCertificate, ConsensusConfig, ValidatorInfo, public_key, run,
+    AppError, Application, CommitCertificate, ConsensusConfig, ValidatorInfo, public_key, run,
 };
 
 struct App {
@@ -20,22 +20,30 @@ struct App {
 }
 
 impl Application for App {
-    fn consensus_ready(&mut self) -> (u64, Vec<ValidatorInfo>) {
-        (self.committed.len() as u64 + 1, self.vals.clone())
+    fn consensus_ready(&mut self) -> Result<(u64, Vec<ValidatorInfo>), AppError> {
+        Ok((self.committed.len() as u64 + 1, self.vals.clone()))
     }
-    fn propose(&mut self, height: u64, round: u32) -> (Vec<u8>, [u8; 32]) {
+    fn propose(&mut self, height: u64, round: u32) -> Result<(Vec<u8>, [u8; 32]), AppError> {
         let b = format!("block h={height} r={round}").into_bytes();
         let id = Sha256::digest(&b).into();
-        (b, id)
+        Ok((b, id))
     }
-    fn validate(&mut self, height: u64, _r: u32, _p: [u8; 32], block: &[u8]) -> Option<[u8; 32]> {
-        std::str::from_utf8(block)
-            .ok()?
-            .starts_with(&format!("block h={height} "))
-            .then(|| Sha256::digest(block).into())
+    fn validate(
+        &mut self,
+        height: u64,
+        _r: u32,
+        _p: [u8; 32],
+        block: &[u8],
+    ) -> Result<Option<[u8; 32]>, AppError> {
+        let Ok(text) = std::str::from_utf8(block) else { return Ok(None) };
+        Ok(text.starts_with(&format!("block h={height} ")).then(|| Sha256::digest(block).into()))
     }
-    fn commit(&mut self, block: &[u8], cert: &CommitCertificate) -> Vec<ValidatorInfo> {
-        cert.verify(&self.vals, 0).expect("valid certificate");
+    fn commit(
+        &mut self,
+        block: &[u8],
+        cert: &CommitCertificate,
+    ) -> Result<Vec<ValidatorInfo>, AppError> {
+        cert.verify(&self.vals, 0).map_err(AppError::new)?;
         println!(
             "[{:>6} ms] committed height {} round {} id {} ({} sigs) {:?}",
             self.start.elapsed().as_millis(),
@@ -46,10 +54,11 @@ impl Application for App {
             String::from_utf8_lossy(block)
         );
         self.committed.push((block.to_vec(), cert.clone()));
-        self.vals.clone()
+        Ok(self.vals.clone())
     }
-    fn decided(&self, height: u64) -> Option<(Vec<u8>, CommitCertificate)> {
-        self.committed.get(height.checked_sub(1)? as usize).cloned()
+    fn decided(&self, height: u64) -> Result<Option<(Vec<u8>, CommitCertificate)>, AppError> {
+        let Some(i) = height.checked_sub(1) else { return Ok(None) };
+        Ok(self.committed.get(i as usize).cloned())
     }
     fn history_min_height(&self) -> u64 {
         1

@@ -23,7 +23,7 @@ use crate::types::{
     Address, Ctx, Height, KeySigner, ProposalPart, PubKey, Validator, ValidatorSet, ValueId,
     parts_digest,
 };
-use crate::{Application, CommitCertificate, ValidatorInfo};
+use crate::{AppError, Application, CommitCertificate, Error, ValidatorInfo};
 
 fn timeouts() -> LinearTimeouts {
     let propose = Duration::from_millis(1000);
@@ -197,45 +197,49 @@ impl<A: Application> Host<A> {
     async fn publish(
         channels: &Channels<Ctx>,
         msgs: Vec<StreamMessage<ProposalPart>>,
-    ) -> Result<(), String> {
+    ) -> Result<(), Error> {
         for m in msgs {
             channels
                 .network
                 .send(NetworkMsg::PublishProposalPart(m))
                 .await
-                .map_err(|e| format!("network channel closed: {e}"))?;
+                .map_err(|e| Error::Engine(format!("network channel closed: {e}")))?;
         }
         Ok(())
     }
 
     /// Verify a complete part set for the current height and hand it to the application.
-    fn process_parts(&mut self, parts: Vec<ProposalPart>) -> Option<ProposedValue<Ctx>> {
+    /// `Ok(None)`: the set is dropped; `Err`: the application failed and the host must stop.
+    fn process_parts(
+        &mut self,
+        parts: Vec<ProposalPart>,
+    ) -> Result<Option<ProposedValue<Ctx>>, AppError> {
         let Some(ProposalPart::Init { height, round, proposer }) = parts.first().cloned() else {
             warn!("stream without Init part");
-            return None;
+            return Ok(None);
         };
         let Some(ProposalPart::Fin(sig)) = parts.last().cloned() else {
             warn!("stream without Fin part");
-            return None;
+            return Ok(None);
         };
-        let r = round.as_u32()?;
+        let Some(r) = round.as_u32() else { return Ok(None) };
         if height.0 < self.height {
             debug!(height = height.0, "dropping outdated proposal");
-            return None;
+            return Ok(None);
         }
         if height.0 > self.height {
             // The stream buffer queues future heights; a set reaching here is stale input.
             debug!(height = height.0, "dropping proposal for a future height");
-            return None;
+            return Ok(None);
         }
-        let expected = self.vs.proposer(height.0, r)?;
+        let Some(expected) = self.vs.proposer(height.0, r) else { return Ok(None) };
         if expected.address != proposer {
             warn!(%proposer, expected = %expected.address, "proposal from wrong proposer");
-            return None;
+            return Ok(None);
         }
         if !expected.public_key.verify(&parts_digest(&parts), &sig) {
             warn!(%proposer, "invalid proposal signature");
-            return None;
+            return Ok(None);
         }
         let mut block = Vec::new();
         for p in &parts {
@@ -244,7 +248,7 @@ impl<A: Application> Host<A> {
             }
         }
         let pk = expected.public_key.bytes();
-        let (id, validity) = match self.app.validate(height.0, r, pk, &block) {
+        let (id, validity) = match self.app.validate(height.0, r, pk, &block)? {
             Some(id) => (ValueId(id), Validity::Valid),
             None => (ValueId(Sha256::digest(&block).into()), Validity::Invalid),
         };
@@ -259,7 +263,7 @@ impl<A: Application> Host<A> {
         if !list.iter().any(|v| v.value == id) {
             list.push(pv.clone());
         }
-        Some(pv)
+        Ok(Some(pv))
     }
 
     fn public_cert(&self, cert: &mc::CommitCertificate<Ctx>) -> CommitCertificate {
@@ -296,11 +300,11 @@ impl<A: Application> Host<A> {
         }
     }
 
-    pub(crate) async fn run(mut self, mut channels: Channels<Ctx>) -> Result<(), String> {
+    pub(crate) async fn run(mut self, mut channels: Channels<Ctx>) -> Result<(), Error> {
         while let Some(msg) = channels.consensus.recv().await {
             match msg {
                 AppMsg::ConsensusReady { reply } => {
-                    let (start, vals) = self.app.consensus_ready();
+                    let (start, vals) = self.app.consensus_ready()?;
                     let start = start.max(1);
                     self.last_committed = start - 1;
                     self.height = start;
@@ -322,7 +326,7 @@ impl<A: Application> Host<A> {
                     debug!(height = height.0, round = r, %proposer, ?role, "started round");
                     // Process proposals buffered for this height.
                     for parts in self.streams.take_pending(height.0) {
-                        let _ = self.process_parts(parts);
+                        self.process_parts(parts)?;
                     }
                     let mut values =
                         self.undecided.get(&(height.0, r)).cloned().unwrap_or_default();
@@ -348,7 +352,7 @@ impl<A: Application> Host<A> {
                     let (block, id) = match self.own.get(&(h, r)) {
                         Some(v) => v.clone(),
                         None => {
-                            let v = self.app.propose(h, r);
+                            let v = self.app.propose(h, r)?;
                             self.own.insert((h, r), v.clone());
                             self.save_own();
                             v
@@ -381,7 +385,7 @@ impl<A: Application> Host<A> {
                         }
                     };
                     let result = match self.streams.offer(publisher, part, current, plausible) {
-                        Accepted::Complete(parts) => self.process_parts(parts),
+                        Accepted::Complete(parts) => self.process_parts(parts)?,
                         Accepted::Dropped(why) => {
                             debug!(%publisher, why, "dropped proposal part");
                             None
@@ -412,7 +416,7 @@ impl<A: Application> Host<A> {
                                 let lat = self.height_started.elapsed();
                                 info!(height = h, round = %certificate.round, value = %certificate.value_id,
                                       sigs = cert.signatures.len(), latency_ms = lat.as_millis() as u64, "decided");
-                                let next = self.app.commit(&block, &cert);
+                                let next = self.app.commit(&block, &cert)?;
                                 self.next_vs = Some(to_validator_set(&next));
                                 self.last_committed = h;
                             }
@@ -448,7 +452,7 @@ impl<A: Application> Host<A> {
                 AppMsg::GetDecidedValues { range, reply } => {
                     let mut values = Vec::new();
                     for h in range.start().0..=range.end().0 {
-                        let Some((block, cert)) = self.app.decided(h) else { break };
+                        let Some((block, cert)) = self.app.decided(h)? else { break };
                         values.push(RawDecidedValue::new(
                             Bytes::from(block),
                             ExtendedCommitCertificate::from_commit_certificate_and_extensions(
@@ -470,7 +474,7 @@ impl<A: Application> Host<A> {
                         None => SyncedValueOutcome::PeerFault,
                         Some(v) => {
                             let pk = v.public_key.bytes();
-                            match self.app.validate(height.0, r, pk, &value_bytes) {
+                            match self.app.validate(height.0, r, pk, &value_bytes)? {
                                 Some(id) => {
                                     let id = ValueId(id);
                                     self.blocks.insert((height.0, id), value_bytes.to_vec());
@@ -500,7 +504,7 @@ impl<A: Application> Host<A> {
                 }
             }
         }
-        Err("consensus channel closed".into())
+        Err(Error::Engine("consensus channel closed".into()))
     }
 }
 

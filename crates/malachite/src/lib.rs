@@ -100,7 +100,7 @@ impl CommitCertificate {
                 signed += v.power as u128;
             }
         }
-        if signed * 3 <= total * 2 {
+        if !chorus_types::exceeds_two_thirds(signed, total) {
             return Err(Error::Certificate("insufficient voting power".into()));
         }
         Ok(())
@@ -126,24 +126,50 @@ impl CommitCertificate {
     }
 }
 
-/// The application driven by consensus. All calls happen on the consensus host task.
+/// The application could not answer a consensus call for a reason of its own (its storage
+/// failed, a decided block cannot be committed). Never used for an invalid block, which is a
+/// normal answer (`Ok(None)` from [`Application::validate`]).
+///
+/// The host stops at the first one instead of going on with a state it cannot vouch for:
+/// [`ConsensusHandle::stopped`] and [`ConsensusHandle::wait`] return it as
+/// [`Error::Application`], and the process can exit cleanly; restarting resumes from the last
+/// committed height.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct AppError(Box<dyn std::error::Error + Send + Sync>);
+
+impl AppError {
+    /// Wraps the application's own error.
+    pub fn new(cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> AppError {
+        AppError(cause.into())
+    }
+}
+
+/// The application driven by consensus. All calls happen on the consensus host task. A call
+/// that returns [`AppError`] stops the host (see there).
 pub trait Application: Send + 'static {
     /// Returns (start height = last committed + 1, validator set for that height).
-    fn consensus_ready(&mut self) -> (u64, Vec<ValidatorInfo>);
+    fn consensus_ready(&mut self) -> Result<(u64, Vec<ValidatorInfo>), AppError>;
     /// Build a block; must return the same value if asked twice for the same (height, round).
-    fn propose(&mut self, height: u64, round: u32) -> (Vec<u8>, [u8; 32]);
-    /// Validate a block proposed by `proposer` (ed25519 key); returns its id if valid.
+    fn propose(&mut self, height: u64, round: u32) -> Result<(Vec<u8>, [u8; 32]), AppError>;
+    /// Validate a block proposed by `proposer` (ed25519 key): `Ok(Some(id))` if valid,
+    /// `Ok(None)` if the block is invalid, `Err` only if the application itself failed.
     fn validate(
         &mut self,
         height: u64,
         round: u32,
         proposer: [u8; 32],
         block: &[u8],
-    ) -> Option<[u8; 32]>;
+    ) -> Result<Option<[u8; 32]>, AppError>;
     /// Commit a decided block. Returns the validator set for the next height.
-    fn commit(&mut self, block: &[u8], certificate: &CommitCertificate) -> Vec<ValidatorInfo>;
-    /// A previously committed block + certificate (used to serve sync to peers).
-    fn decided(&self, height: u64) -> Option<(Vec<u8>, CommitCertificate)>;
+    fn commit(
+        &mut self,
+        block: &[u8],
+        certificate: &CommitCertificate,
+    ) -> Result<Vec<ValidatorInfo>, AppError>;
+    /// A previously committed block + certificate (used to serve sync to peers); `Ok(None)` if
+    /// this node does not have it.
+    fn decided(&self, height: u64) -> Result<Option<(Vec<u8>, CommitCertificate)>, AppError>;
     /// Lowest height for which `decided` can answer.
     fn history_min_height(&self) -> u64;
     /// Conflicting votes Malachite observed while deciding a height, as on-chain evidence (each
@@ -213,43 +239,61 @@ pub enum Error {
     /// A certificate that does not verify.
     #[error("invalid certificate: {0}")]
     Certificate(String),
+    /// The application failed a call and the host stopped (see [`AppError`]).
+    #[error("the application failed: {0}")]
+    Application(#[from] AppError),
 }
 
 /// Handle on a running consensus instance.
 pub struct ConsensusHandle {
     engine: EngineHandle,
-    host: JoinHandle<Result<(), String>>,
+    /// `None` once [`ConsensusHandle::stopped`] has reported the host's end.
+    host: Option<JoinHandle<Result<(), Error>>>,
 }
 
 impl ConsensusHandle {
     /// Stop the engine (actors are killed and awaited) and the host loop.
     pub async fn stop(self) {
         let _ = self.engine.actor.kill_and_wait(Some(Duration::from_secs(5))).await;
-        self.host.abort();
         self.engine.handle.abort();
         let _ = self.engine.handle.await;
-        let _ = self.host.await;
+        if let Some(host) = self.host {
+            host.abort();
+            let _ = host.await;
+        }
     }
 
     /// Abort without waiting.
     pub fn abort(&self) {
         self.engine.actor.kill();
-        self.host.abort();
+        if let Some(host) = &self.host {
+            host.abort();
+        }
         self.engine.handle.abort();
     }
 
-    /// Wait until the host loop terminates (e.g. the engine died).
-    pub async fn wait(self) -> Result<(), Error> {
-        match self.host.await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(Error::Engine(e)),
+    /// Waits until the host loop ends (the application failed, or the engine died), stops the
+    /// engine, and says why. Cancel-safe: use it in `select!` beside a shutdown signal. After
+    /// it returned once, it returns `Ok(())` at once.
+    pub async fn stopped(&mut self) -> Result<(), Error> {
+        let Some(host) = self.host.as_mut() else { return Ok(()) };
+        let joined = host.await;
+        self.host = None;
+        self.engine.actor.kill();
+        match joined {
+            Ok(result) => result,
             Err(e) => Err(Error::Engine(e.to_string())),
         }
     }
 
+    /// Wait until the host loop terminates (e.g. the engine died or the application failed).
+    pub async fn wait(mut self) -> Result<(), Error> {
+        self.stopped().await
+    }
+
     /// Whether the host loop has terminated (stopped, aborted or the engine died).
     pub fn is_finished(&self) -> bool {
-        self.host.is_finished()
+        self.host.as_ref().is_none_or(JoinHandle::is_finished)
     }
 }
 
@@ -388,7 +432,16 @@ pub async fn run(
         config.max_value_bytes,
     );
     let span = tracing::info_span!("chorus", moniker = %config.moniker);
-    let host = tokio::spawn(tracing::Instrument::instrument(host_state.run(channels), span));
+    let host = tokio::spawn(tracing::Instrument::instrument(
+        async move {
+            let result = host_state.run(channels).await;
+            if let Err(e) = &result {
+                tracing::error!(error = %e, "consensus host stopped");
+            }
+            result
+        },
+        span,
+    ));
 
-    Ok(ConsensusHandle { engine, host })
+    Ok(ConsensusHandle { engine, host: Some(host) })
 }

@@ -619,7 +619,7 @@ async fn stream_events(mut socket: WebSocket, mut rx: broadcast::Receiver<NodeEv
 /// Raw read of a state key at the latest height (for queries that decode it themselves).
 pub fn read_state(s: &ApiState, key: &[u8]) -> ApiResult<Option<Vec<u8>>> {
     let snap = s.ledger.db().snapshot().map_err(ApiError::internal)?;
-    Ok(snap.get(key))
+    snap.get(key).map_err(ApiError::internal)
 }
 
 /// The OpenAPI 3 document of this API.

@@ -3,10 +3,12 @@
 
 use std::sync::Arc;
 
-use chorus_consensus::{Application, CommitCertificate, ValidatorInfo as ConsensusValidator};
+use chorus_consensus::{
+    AppError, Application, CommitCertificate, ValidatorInfo as ConsensusValidator,
+};
 use chorus_types::CommitInfo;
 
-use crate::ledger::{Ledger, StoredCertificate};
+use crate::ledger::{Ledger, LedgerError, StoredCertificate};
 
 /// The chain as the consensus engine sees it.
 pub struct ChainApp {
@@ -20,16 +22,11 @@ impl ChainApp {
     pub fn new(ledger: Arc<Ledger>, key: [u8; 32]) -> ChainApp {
         ChainApp { ledger, key }
     }
+}
 
-    fn validators(&self) -> Vec<ConsensusValidator> {
-        match self.ledger.validator_set() {
-            Ok(vals) => to_consensus(&vals),
-            Err(e) => {
-                tracing::error!(target: "node::app", error = %e, "cannot read the validator set");
-                Vec::new()
-            }
-        }
-    }
+/// A ledger failure the engine must stop on (never an invalid block).
+fn failed(e: LedgerError) -> AppError {
+    AppError::new(e)
 }
 
 fn to_consensus(vals: &[chorus_types::ValidatorInfo]) -> Vec<ConsensusValidator> {
@@ -49,20 +46,17 @@ pub fn commit_info(cert: &CommitCertificate) -> CommitInfo {
 }
 
 impl Application for ChainApp {
-    fn consensus_ready(&mut self) -> (u64, Vec<ConsensusValidator>) {
-        let next = self.ledger.next_height().unwrap_or(1);
-        (next, self.validators())
+    fn consensus_ready(&mut self) -> Result<(u64, Vec<ConsensusValidator>), AppError> {
+        let next = self.ledger.next_height().map_err(failed)?;
+        let validators = self.ledger.validator_set().map_err(failed)?;
+        Ok((next, to_consensus(&validators)))
     }
 
-    fn propose(&mut self, height: u64, round: u32) -> (Vec<u8>, [u8; 32]) {
-        match self.ledger.propose(height, round, self.key) {
-            Ok((bytes, hash)) => (bytes, hash.0),
-            Err(e) => {
-                // Building can only fail on storage errors; the node cannot go on safely.
-                tracing::error!(target: "node::app", height, round, error = %e, "cannot build a block");
-                std::process::abort();
-            }
-        }
+    fn propose(&mut self, height: u64, round: u32) -> Result<(Vec<u8>, [u8; 32]), AppError> {
+        // Building can only fail on storage errors: the host stops, the node exits, and a
+        // restart resumes from the last committed height.
+        let (bytes, hash) = self.ledger.propose(height, round, self.key).map_err(failed)?;
+        Ok((bytes, hash.0))
     }
 
     fn validate(
@@ -71,35 +65,41 @@ impl Application for ChainApp {
         _round: u32,
         proposer: [u8; 32],
         block: &[u8],
-    ) -> Option<[u8; 32]> {
+    ) -> Result<Option<[u8; 32]>, AppError> {
         match self.ledger.validate(height, proposer, block) {
-            Ok(hash) => Some(hash.0),
+            Ok(hash) => Ok(Some(hash.0)),
+            Err(e) if e.is_local_failure() => Err(failed(e)),
             Err(e) => {
                 tracing::warn!(target: "node::app", height, error = %e, "rejecting proposed block");
-                None
+                Ok(None)
             }
         }
     }
 
-    fn commit(&mut self, block: &[u8], certificate: &CommitCertificate) -> Vec<ConsensusValidator> {
+    fn commit(
+        &mut self,
+        block: &[u8],
+        certificate: &CommitCertificate,
+    ) -> Result<Vec<ConsensusValidator>, AppError> {
         let stored =
             StoredCertificate { info: commit_info(certificate), raw: certificate.to_bytes() };
-        match self.ledger.commit(block, stored) {
-            Ok(vals) => to_consensus(&vals),
-            Err(e) => {
-                // A decided block that cannot be committed means local corruption: stop rather
-                // than diverge; restart recovers from the last committed height.
-                tracing::error!(target: "node::app", error = %e, "cannot commit a decided block");
-                std::process::abort();
-            }
-        }
+        // A decided block that cannot be committed means local failure or corruption: stop
+        // rather than diverge; restart recovers from the last committed height.
+        let vals = self.ledger.commit(block, stored).map_err(failed)?;
+        Ok(to_consensus(&vals))
     }
 
-    fn decided(&self, height: u64) -> Option<(Vec<u8>, CommitCertificate)> {
-        let stored = self.ledger.db().block_by_height(height).ok()??;
-        let cert: StoredCertificate = borsh::from_slice(&stored.certificate_bytes).ok()?;
-        let cert = CommitCertificate::from_bytes(&cert.raw).ok()?;
-        Some((stored.block_bytes, cert))
+    fn decided(&self, height: u64) -> Result<Option<(Vec<u8>, CommitCertificate)>, AppError> {
+        let Some(stored) =
+            self.ledger.db().block_by_height(height).map_err(|e| failed(e.into()))?
+        else {
+            return Ok(None);
+        };
+        let cert: StoredCertificate = borsh::from_slice(&stored.certificate_bytes)
+            .map_err(|e| failed(LedgerError::Corrupt(format!("certificate {height}: {e}"))))?;
+        let cert = CommitCertificate::from_bytes(&cert.raw)
+            .map_err(|e| failed(LedgerError::Corrupt(format!("certificate {height}: {e}"))))?;
+        Ok(Some((stored.block_bytes, cert)))
     }
 
     fn history_min_height(&self) -> u64 {

@@ -55,6 +55,29 @@ pub enum LedgerError {
     /// A proposed block is invalid.
     #[error("invalid block: {0}")]
     InvalidBlock(String),
+    /// A proposed block's header breaks a chain rule.
+    #[error("invalid block: {0}")]
+    Header(#[from] chorus_chain::HeaderError),
+}
+
+impl LedgerError {
+    /// Whether this node failed (its storage, a record it wrote), as opposed to the input being
+    /// bad. Consensus stops on a local failure instead of calling a block invalid.
+    pub fn is_local_failure(&self) -> bool {
+        use chorus_chain::{BlockError, TxError};
+        match self {
+            LedgerError::Db(_) | LedgerError::Corrupt(_) => true,
+            LedgerError::Execution(BlockError::Storage(_))
+            | LedgerError::State(TxError::Storage(_) | TxError::CorruptState { .. }) => true,
+            LedgerError::Execution(BlockError::Hook(e)) => {
+                matches!(e, TxError::Storage(_) | TxError::CorruptState { .. })
+            }
+            LedgerError::Genesis(_)
+            | LedgerError::State(_)
+            | LedgerError::InvalidBlock(_)
+            | LedgerError::Header(_) => false,
+        }
+    }
 }
 
 /// What the node stores as a block's certificate: the commit info the chain sees (signers) and
@@ -369,42 +392,19 @@ impl Ledger {
         }
         let h = block.header.clone();
         let bad = |m: String| Err(LedgerError::InvalidBlock(m));
-        if block.txs.len() > self.max_block_txs {
-            return bad(format!(
-                "{} txs exceed the limit of {}",
-                block.txs.len(),
-                self.max_block_txs
-            ));
-        }
-        let tx_bytes: usize = block.txs.iter().map(|t| t.encode().len()).sum();
-        if tx_bytes > MAX_BLOCK_BYTES {
-            return bad(format!("{tx_bytes} bytes of txs exceed {MAX_BLOCK_BYTES}"));
-        }
-        if h.chain_id != self.chain_id {
-            return bad(format!("chain id {} != {}", h.chain_id, self.chain_id));
-        }
-        if h.height != height {
-            return bad(format!("height {} != {height}", h.height));
-        }
-        if h.proposer != proposer {
-            return bad("header proposer is not the round's proposer".into());
-        }
         let (prev_hash, prev_time, _) = self.parent(height)?;
-        if h.prev_hash != prev_hash {
-            return bad("prev_hash does not match our chain".into());
-        }
-        if h.time_ms <= prev_time {
-            return bad(format!("time {} not after parent time {prev_time}", h.time_ms));
-        }
-        if h.time_ms > now_ms() + MAX_FUTURE_DRIFT_MS {
-            return bad(format!("time {} too far in the future", h.time_ms));
-        }
-        if h.tx_root != block.compute_tx_root() {
-            return bad("tx_root mismatch".into());
-        }
-        if h.last_commit_hash != block.compute_last_commit_hash() {
-            return bad("last_commit_hash mismatch".into());
-        }
+        let expect = chorus_chain::HeaderExpectations {
+            chain_id: self.chain_id,
+            height,
+            proposer,
+            parent_hash: prev_hash,
+            parent_time_ms: prev_time,
+            now_ms: now_ms(),
+            max_future_drift_ms: MAX_FUTURE_DRIFT_MS,
+            max_txs: self.max_block_txs,
+            max_tx_bytes: MAX_BLOCK_BYTES,
+        };
+        chorus_chain::check_header(&block, &expect)?;
         {
             // Who signed the parent, proven by their precommit signatures (M1): liveness
             // accounting trusts this list.
@@ -416,7 +416,10 @@ impl Ledger {
                 &prev_hash,
                 block.last_commit.as_ref(),
             )
-            .map_err(|e| LedgerError::InvalidBlock(e.to_string()))?;
+            .map_err(|e| match e {
+                chorus_chain::CommitError::State(e) => LedgerError::State(e),
+                e => LedgerError::InvalidBlock(e.to_string()),
+            })?;
         }
         let executed = self.execute(block)?;
         if let Some(i) = executed.outcome.unpayable.first() {

@@ -369,6 +369,17 @@ pub struct RunningNode {
 }
 
 impl RunningNode {
+    /// Waits until consensus stops on its own — the ledger failed a call (its storage broke, a
+    /// decided block could not be committed) or the engine died — and says why. A node that
+    /// sees it should [`RunningNode::stop`] and exit with the error; a restart resumes from the
+    /// last committed height. Cancel-safe, for `select!` beside a shutdown signal.
+    pub async fn consensus_stopped(&mut self) -> NodeError {
+        match self.consensus.stopped().await {
+            Ok(()) => NodeError::Consensus("consensus stopped".into()),
+            Err(e) => NodeError::Consensus(e.to_string()),
+        }
+    }
+
     /// Stops consensus and the API server and waits for them.
     pub async fn stop(self) {
         self.services.shutdown();

@@ -512,7 +512,7 @@ impl VerifiedLedger {
         {
             let g = self.lock()?;
             if g.keys.contains(&key) {
-                return Ok(g.state.get(&key));
+                return g.state.get(&key).map_err(|e| Error::Inconsistent(e.to_string()));
             }
         }
         let value = self.light.prove(&key, self.height).await?;
@@ -576,9 +576,13 @@ impl VerifiedLedger {
             self.load(state_key::learning_addr("sel", task, r, a)).await?;
         }
         let g = self.lock()?;
-        let count =
-            |kind: &str| g.state.scan_prefix(&state_key::learning(kind, task, Some(r))).len();
-        let (commits, selected) = (count("commit"), count("sel"));
+        let count = |kind: &str| {
+            g.state.scan_prefix(&state_key::learning(kind, task, Some(r))).map(|v| v.len())
+        };
+        let (commits, selected) = (
+            count("commit").map_err(|e| Error::Inconsistent(e.to_string()))?,
+            count("sel").map_err(|e| Error::Inconsistent(e.to_string()))?,
+        );
         if commits != rd.commits as usize || selected != rd.selected as usize {
             return Err(Error::Inconsistent(format!(
                 "task {task} round {r}: the proven round counts {} commitments and {} selected, \

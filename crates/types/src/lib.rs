@@ -25,7 +25,7 @@ pub use genesis::{
     ValidatorParams,
 };
 pub use msg::{BankMsg, Msg};
-pub use primitives::{Address, Amount, Hash, Height, ParseError, keccak256};
+pub use primitives::{Address, Amount, Hash, Height, ParseError, exceeds_two_thirds, keccak256};
 pub use tx::{
     DecodeError, EIP712_DOMAIN_TYPE, EIP712_NAME, EIP712_TX_TYPE, EIP712_VERSION, MAX_TX_BYTES,
     SignedTx, TX_SIGNATURE_LEN, Tx, domain_separator,

@@ -12,6 +12,13 @@ pub type Amount = u128;
 /// A block height. Genesis state is "height 0"; the first block is height 1.
 pub type Height = u64;
 
+/// The one quorum rule of Chorus: `power` is strictly more than two thirds of `total`. Used by
+/// consensus certificates, the chain's `last_commit` check and model attestations, so that a
+/// threshold never differs between them (security review L7).
+pub fn exceeds_two_thirds(power: u128, total: u128) -> bool {
+    power.saturating_mul(3) > total.saturating_mul(2)
+}
+
 /// Keccak-256 (the Ethereum variant, not NIST SHA3-256) of `data`.
 pub fn keccak256(data: &[u8]) -> [u8; 32] {
     use tiny_keccak::{Hasher, Keccak};
@@ -203,6 +210,17 @@ impl<'de> Deserialize<'de> for Hash {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn two_thirds_means_strictly_more_than_two_thirds_of_the_total() {
+        assert!(!exceeds_two_thirds(2, 3), "exactly 2/3 is not a quorum");
+        assert!(exceeds_two_thirds(3, 4));
+        assert!(!exceeds_two_thirds(66, 100));
+        assert!(exceeds_two_thirds(67, 100));
+        assert!(!exceeds_two_thirds(0, 0), "nothing of nothing is not a quorum");
+        assert!(exceeds_two_thirds(1, 1));
+        assert!(exceeds_two_thirds(u128::MAX, u128::MAX / 2), "no overflow at the extremes");
+    }
 
     #[test]
     fn keccak_of_empty_matches_ethereum() {

@@ -86,7 +86,7 @@ impl Tx {
 
     /// The typed data as `eth_signTypedData_v4` JSON (for wallets and external tooling).
     pub fn eip712_json(&self) -> String {
-        let msgs_hex: String = self.msgs_bytes().iter().map(|b| format!("{b:02x}")).collect();
+        let msgs_hex = hex::encode(self.msgs_bytes());
         format!(
             concat!(
                 r#"{{"types":{{"EIP712Domain":[{{"name":"name","type":"string"}},"#,

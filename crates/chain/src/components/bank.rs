@@ -338,7 +338,7 @@ mod tests {
         s.apply(&d.into_changes());
         crate::invariants::check(&s).unwrap();
         // Emptied accounts and pools leave no key behind.
-        assert!(s.get(&state_key::module_pool("escrow")).is_none());
+        assert!(s.get(&state_key::module_pool("escrow")).unwrap().is_none());
     }
 
     #[test]

@@ -118,7 +118,7 @@ pub fn proposal(state: &dyn StateRead, id: u64) -> Result<Option<Proposal>, TxEr
 /// Every proposal, by id.
 pub fn proposals(state: &dyn StateRead) -> Result<Vec<Proposal>, TxError> {
     state
-        .scan_prefix(keys::GOV_PROPOSAL)
+        .scan_prefix(keys::GOV_PROPOSAL)?
         .into_iter()
         .map(|(k, v)| borsh::from_slice(&v).map_err(|_| TxError::corrupt(&k)))
         .collect()
@@ -127,7 +127,7 @@ pub fn proposals(state: &dyn StateRead) -> Result<Vec<Proposal>, TxError> {
 fn votes(state: &dyn StateRead, id: u64) -> Result<Vec<(Address, VoteOption)>, TxError> {
     let prefix = keys::k(keys::GOV_VOTE, &[&id.to_be_bytes()]);
     state
-        .scan_prefix(&prefix)
+        .scan_prefix(&prefix)?
         .into_iter()
         .map(|(k, v)| {
             let a = keys::addrs(&k, keys::GOV_VOTE, 8)
@@ -143,7 +143,7 @@ fn votes(state: &dyn StateRead, id: u64) -> Result<Vec<(Address, VoteOption)>, T
 fn deposits(state: &dyn StateRead, id: u64) -> Result<Vec<(Address, Amount)>, TxError> {
     let prefix = keys::k(keys::GOV_DEPOSIT, &[&id.to_be_bytes()]);
     state
-        .scan_prefix(&prefix)
+        .scan_prefix(&prefix)?
         .into_iter()
         .map(|(k, v)| {
             let a = keys::addrs(&k, keys::GOV_DEPOSIT, 8)
@@ -510,16 +510,16 @@ fn queue_entry(key: &[u8], prefix: &[u8]) -> Option<(u64, u64)> {
 }
 
 /// The queue keys of `prefix` whose deadline is at or before `now`, in deadline order.
-fn due(delta: &StateDelta<'_>, prefix: &[u8], now: u64) -> Vec<(Vec<u8>, u64)> {
+fn due(delta: &StateDelta<'_>, prefix: &[u8], now: u64) -> Result<Vec<(Vec<u8>, u64)>, TxError> {
     let mut out = Vec::new();
-    for (k, _) in delta.scan_prefix(prefix) {
+    for (k, _) in delta.scan_prefix(prefix)? {
         match queue_entry(&k, prefix) {
             Some((t, _)) if t > now => break,
             Some((_, id)) => out.push((k, id)),
             None => out.push((k, u64::MAX)),
         }
     }
-    out
+    Ok(out)
 }
 
 fn result_event(id: u64, status: ProposalStatus) -> Event {
@@ -537,7 +537,7 @@ pub(crate) fn end_block(
     ctx: &BlockContext,
     events: &mut Vec<Event>,
 ) -> Result<(), TxError> {
-    for (k, id) in due(delta, keys::GOV_DEPOSIT_QUEUE, ctx.time_ms) {
+    for (k, id) in due(delta, keys::GOV_DEPOSIT_QUEUE, ctx.time_ms)? {
         delta.delete(k);
         let Some(p) = proposal(delta, id)? else { continue };
         if p.status != ProposalStatus::DepositPeriod {
@@ -548,7 +548,7 @@ pub(crate) fn end_block(
         set_active_proposals(delta, active_proposals(delta)?.saturating_sub(1));
         events.push(result_event(id, ProposalStatus::Expired));
     }
-    for (k, id) in due(delta, keys::GOV_VOTING_QUEUE, ctx.time_ms) {
+    for (k, id) in due(delta, keys::GOV_VOTING_QUEUE, ctx.time_ms)? {
         delta.delete(k);
         let Some(mut p) = proposal(delta, id)? else { continue };
         if p.status != ProposalStatus::VotingPeriod {
@@ -592,7 +592,7 @@ pub(crate) fn end_block(
 /// deposit or voting period.
 pub(crate) fn check_invariants(state: &dyn StateRead) -> Result<(), String> {
     let mut total: Amount = 0;
-    for (k, v) in state.scan_prefix(keys::GOV_DEPOSIT) {
+    for (k, v) in state.scan_prefix(keys::GOV_DEPOSIT).map_err(|e| e.to_string())? {
         let a: Amount = borsh::from_slice(&v).map_err(|_| format!("corrupt deposit {k:?}"))?;
         total += a;
     }

@@ -183,7 +183,7 @@ pub fn registration(
 /// Every registration, by address.
 pub fn registrations(state: &dyn StateRead) -> Result<Vec<Registration>, TxError> {
     state
-        .scan_prefix(state_key::REGISTRATION_PREFIX)
+        .scan_prefix(state_key::REGISTRATION_PREFIX)?
         .into_iter()
         .map(|(k, v)| borsh::from_slice(&v).map_err(|_| TxError::corrupt(&k)))
         .collect()
@@ -210,7 +210,7 @@ pub fn eligible_participants(
 /// Faults recorded against `addr`.
 pub fn faults(state: &dyn StateRead, addr: &Address) -> Result<Vec<FaultRecord>, TxError> {
     state
-        .scan_prefix(&state_key::fault_prefix(addr))
+        .scan_prefix(&state_key::fault_prefix(addr))?
         .into_iter()
         .map(|(k, v)| borsh::from_slice(&v).map_err(|_| TxError::corrupt(&k)))
         .collect()

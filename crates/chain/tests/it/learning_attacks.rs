@@ -287,7 +287,7 @@ fn pausing_mid_round_does_not_stop_the_open_round_from_paying() {
     }
     assert_eq!(net.task(id).open_round, None, "paused: no new round");
     assert!(
-        learning::queue(&net.state).is_empty(),
+        learning::queue(&net.state).unwrap().is_empty(),
         "a paused task idle between rounds is off the queue"
     );
 }
@@ -522,10 +522,10 @@ fn a_task_without_quorum_is_retried_every_n_blocks_and_idle_blocks_touch_no_lear
     let mut net = Net::new(2, 1);
     let id = net.create(spec(1, 3, 3)); // needs 3 participants, 2 registered
     let created = net.height;
-    assert_eq!(learning::queue(&net.state), vec![(created + 1, id)]);
+    assert_eq!(learning::queue(&net.state).unwrap(), vec![(created + 1, id)]);
     net.block(vec![]);
     assert_eq!(net.task(id).open_round, None);
-    assert_eq!(learning::queue(&net.state), vec![(created + 1 + OPEN_RETRY_BLOCKS, id)]);
+    assert_eq!(learning::queue(&net.state).unwrap(), vec![(created + 1 + OPEN_RETRY_BLOCKS, id)]);
     for _ in 2..OPEN_RETRY_BLOCKS {
         let out = net.block(vec![]);
         let touched: Vec<String> = out
@@ -567,7 +567,7 @@ fn tasks_in_a_long_phase_cost_the_block_hook_nothing_until_their_deadline() {
         let out = net.block(vec![]);
         assert!(out.changes.keys().all(|k| !k.starts_with(b"learning/")));
     }
-    assert_eq!(learning::queue(&net.state).len(), 20);
+    assert_eq!(learning::queue(&net.state).unwrap().len(), 20);
 }
 
 #[test]

@@ -12,4 +12,5 @@ mod learning_support;
 mod props;
 mod staking;
 mod stateless;
+mod storage_failure;
 mod support;

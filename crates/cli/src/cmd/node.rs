@@ -147,7 +147,7 @@ pub(crate) fn run(args: NodeArgs) -> eyre::Result<()> {
     };
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async move {
-        let node = chorus_node::service::start_node(
+        let mut node = chorus_node::service::start_node(
             &config,
             &genesis,
             &home.data(),
@@ -185,13 +185,25 @@ pub(crate) fn run(args: NodeArgs) -> eyre::Result<()> {
                 stop_rx,
             )?);
         }
-        tokio::signal::ctrl_c().await?;
-        eprintln!("stopping…");
+        let failure = tokio::select! {
+            signal = tokio::signal::ctrl_c() => {
+                signal?;
+                eprintln!("stopping…");
+                None
+            }
+            e = node.consensus_stopped() => {
+                eprintln!("consensus stopped: {e}; shutting down (a restart resumes from the last committed height)");
+                Some(e)
+            }
+        };
         let _ = stop_tx.send(true);
         if let Some(t) = worker_task {
             let _ = t.await;
         }
         node.stop().await;
-        Ok(())
+        match failure {
+            None => Ok(()),
+            Some(e) => Err(e).wrap_err("the node stopped"),
+        }
     })
 }

@@ -49,7 +49,7 @@ fn commit_next(db: &Db, c: &ChangeSet) -> (u64, [u8; 32]) {
 }
 
 fn all_state(db: &Db) -> Vec<(Vec<u8>, Vec<u8>)> {
-    db.snapshot().unwrap().scan_prefix(b"")
+    db.snapshot().unwrap().scan_prefix(b"").unwrap()
 }
 
 /// A deterministic history used by several tests: `n` blocks touching keys `k00..k49`.
@@ -99,7 +99,7 @@ fn reopening_the_file_restores_latest_height_root_and_state() {
     let snap = db.snapshot().unwrap();
     assert_eq!(snap.height(), Some(5));
     assert_eq!(snap.state_root(), latest.1);
-    assert_eq!(snap.get(b"acct/a"), Some(b"100".to_vec()));
+    assert_eq!(snap.get(b"acct/a").unwrap(), Some(b"100".to_vec()));
     // And it keeps going from there.
     let (h, _) = commit_next(&db, &changes(&[("acct/c", Some("1"))]));
     assert_eq!(h, 6);
@@ -115,7 +115,7 @@ fn committed_root_equals_the_prepared_root_and_matches_a_replay() {
     assert_ne!(promised, EMPTY_ROOT);
     // Prepare writes nothing.
     assert_eq!(db.latest_height().unwrap(), Some(0));
-    assert_eq!(db.snapshot().unwrap().get(b"x"), None);
+    assert_eq!(db.snapshot().unwrap().get(b"x").unwrap(), None);
     db.commit(p, block(1, 0)).unwrap();
     assert_eq!(db.state_root(1).unwrap(), Some(promised));
     assert_eq!(db.latest().unwrap(), Some((1, promised)));
@@ -139,12 +139,12 @@ fn competing_prepares_for_one_height_are_independent_and_only_one_commits() {
     let a_root = a.state_root;
     db.commit(a, block(1, 0)).unwrap();
     assert_eq!(db.state_root(1).unwrap(), Some(a_root));
-    assert_eq!(db.snapshot().unwrap().get(b"k"), Some(b"A".to_vec()));
+    assert_eq!(db.snapshot().unwrap().get(b"k").unwrap(), Some(b"A".to_vec()));
     // B was computed on height 0, which is no longer the latest.
     let err = db.commit(b, block(1, 0)).unwrap_err();
     assert!(matches!(err, Error::StaleBase { prepared_on: Some(0), latest: Some(1) }), "{err}");
     assert_eq!(db.latest().unwrap(), Some((1, a_root)));
-    assert_eq!(db.snapshot().unwrap().get(b"k"), Some(b"A".to_vec()));
+    assert_eq!(db.snapshot().unwrap().get(b"k").unwrap(), Some(b"A".to_vec()));
 }
 
 #[test]
@@ -275,19 +275,19 @@ fn snapshots_are_consistent_while_blocks_commit() {
     let snap = db.snapshot().unwrap();
     commit_next(&db, &changes(&[("acct/a", None), ("acct/c", Some("4"))]));
     assert_eq!(snap.height(), Some(0));
-    assert_eq!(snap.get(b"acct/a"), Some(b"1".to_vec()));
+    assert_eq!(snap.get(b"acct/a").unwrap(), Some(b"1".to_vec()));
     assert_eq!(
-        snap.scan_prefix(b"acct/"),
+        snap.scan_prefix(b"acct/").unwrap(),
         vec![(b"acct/a".to_vec(), b"1".to_vec()), (b"acct/b".to_vec(), b"2".to_vec())]
     );
     let now = db.snapshot().unwrap();
     assert_eq!(now.height(), Some(1));
-    assert_eq!(now.get(b"acct/a"), None);
+    assert_eq!(now.get(b"acct/a").unwrap(), None);
     assert_eq!(
-        now.scan_prefix(b"acct/"),
+        now.scan_prefix(b"acct/").unwrap(),
         vec![(b"acct/b".to_vec(), b"2".to_vec()), (b"acct/c".to_vec(), b"4".to_vec())]
     );
-    assert_eq!(now.scan_prefix(b"zzz"), vec![]);
+    assert_eq!(now.scan_prefix(b"zzz").unwrap(), vec![]);
 }
 
 #[test]
@@ -368,7 +368,7 @@ fn deleting_absent_keys_is_harmless_and_deletes_show_as_absent() {
     assert_eq!(r1, r0, "deleting an absent key leaves the root unchanged");
     let (h2, r2) = commit_next(&db, &changes(&[("a", None)]));
     assert_eq!(r2, EMPTY_ROOT, "deleting every key gives the empty root");
-    assert_eq!(db.snapshot().unwrap().get(b"a"), None);
+    assert_eq!(db.snapshot().unwrap().get(b"a").unwrap(), None);
     let p = db.prove(b"a", h2).unwrap();
     assert_eq!(p.value, None);
     verify_proof(&p, &r2).unwrap();
@@ -455,13 +455,17 @@ fn a_writer_killed_mid_commit_leaves_whole_blocks_only() {
         for b in 1..=h {
             expect.apply(&crash_block(b));
         }
-        assert_eq!(all_state(&db), expect.scan_prefix(b""), "round {round}: flat state at {h}");
+        assert_eq!(
+            all_state(&db),
+            expect.scan_prefix(b"").unwrap(),
+            "round {round}: flat state at {h}"
+        );
         let probe = db.prove(b"genesis", h).unwrap();
         verify_proof(&probe, &root).unwrap();
         for i in 0..20 {
             let key = format!("k{:04}", i * 3);
             let p = db.prove(key.as_bytes(), h).unwrap();
-            assert_eq!(p.value, expect.get(key.as_bytes()));
+            assert_eq!(p.value, expect.get(key.as_bytes()).unwrap());
             verify_proof(&p, &root).unwrap();
         }
         let replay = Db::open_in_memory().unwrap();

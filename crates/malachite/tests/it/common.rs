@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use borsh::{BorshDeserialize, BorshSerialize};
 use sha2::{Digest, Sha256};
 
-use chorus_consensus::{Application, CommitCertificate, ValidatorInfo, public_key};
+use chorus_consensus::{AppError, Application, CommitCertificate, ValidatorInfo, public_key};
 
 #[derive(BorshSerialize, BorshDeserialize)]
 struct Block {
@@ -25,6 +25,8 @@ pub(crate) struct State {
     proposed: HashMap<(u64, u32), (Vec<u8>, [u8; 32])>,
     committed: Vec<(u64, Vec<u8>, CommitCertificate)>,
     commit_times: Vec<Instant>,
+    /// A height whose commit fails (a simulated disk failure).
+    fail_commit_at: Option<u64>,
 }
 
 /// Application whose blocks are `(height, round, counter)`; it checks every commit and its
@@ -47,27 +49,32 @@ impl TestApp {
         self.0.lock().unwrap().committed.iter().map(|(_, _, c)| c.clone()).collect()
     }
 
+    /// Makes the commit of `height` fail, as a broken disk would.
+    pub(crate) fn fail_commit_at(&self, height: u64) {
+        self.0.lock().unwrap().fail_commit_at = Some(height);
+    }
+
     fn committed_len(&self) -> usize {
         self.0.lock().unwrap().committed.len()
     }
 }
 
 impl Application for TestApp {
-    fn consensus_ready(&mut self) -> (u64, Vec<ValidatorInfo>) {
+    fn consensus_ready(&mut self) -> Result<(u64, Vec<ValidatorInfo>), AppError> {
         let s = self.0.lock().unwrap();
-        (s.committed.last().map(|c| c.0 + 1).unwrap_or(1), s.validators.clone())
+        Ok((s.committed.last().map(|c| c.0 + 1).unwrap_or(1), s.validators.clone()))
     }
 
-    fn propose(&mut self, height: u64, round: u32) -> (Vec<u8>, [u8; 32]) {
+    fn propose(&mut self, height: u64, round: u32) -> Result<(Vec<u8>, [u8; 32]), AppError> {
         let mut s = self.0.lock().unwrap();
         if let Some(v) = s.proposed.get(&(height, round)) {
-            return v.clone();
+            return Ok(v.clone());
         }
         s.counter += 1;
         let b = borsh::to_vec(&Block { height, round, counter: s.counter }).unwrap();
         let id: [u8; 32] = Sha256::digest(&b).into();
         s.proposed.insert((height, round), (b.clone(), id));
-        (b, id)
+        Ok((b, id))
     }
 
     fn validate(
@@ -76,13 +83,20 @@ impl Application for TestApp {
         _round: u32,
         _proposer: [u8; 32],
         block: &[u8],
-    ) -> Option<[u8; 32]> {
-        let b: Block = borsh::from_slice(block).ok()?;
-        (b.height == height).then(|| Sha256::digest(block).into())
+    ) -> Result<Option<[u8; 32]>, AppError> {
+        let Ok(b) = borsh::from_slice::<Block>(block) else { return Ok(None) };
+        Ok((b.height == height).then(|| Sha256::digest(block).into()))
     }
 
-    fn commit(&mut self, block: &[u8], cert: &CommitCertificate) -> Vec<ValidatorInfo> {
+    fn commit(
+        &mut self,
+        block: &[u8],
+        cert: &CommitCertificate,
+    ) -> Result<Vec<ValidatorInfo>, AppError> {
         let mut s = self.0.lock().unwrap();
+        if s.fail_commit_at == Some(cert.height) {
+            return Err(AppError::new(format!("disk failed committing height {}", cert.height)));
+        }
         let expected = s.committed.last().map(|c| c.0 + 1).unwrap_or(1);
         assert_eq!(cert.height, expected, "commits must be in order, once each");
         let id: [u8; 32] = Sha256::digest(block).into();
@@ -90,12 +104,12 @@ impl Application for TestApp {
         cert.verify(&s.validators, 0).expect("certificate must verify");
         s.committed.push((cert.height, block.to_vec(), cert.clone()));
         s.commit_times.push(Instant::now());
-        s.validators.clone()
+        Ok(s.validators.clone())
     }
 
-    fn decided(&self, height: u64) -> Option<(Vec<u8>, CommitCertificate)> {
+    fn decided(&self, height: u64) -> Result<Option<(Vec<u8>, CommitCertificate)>, AppError> {
         let s = self.0.lock().unwrap();
-        s.committed.iter().find(|c| c.0 == height).map(|c| (c.1.clone(), c.2.clone()))
+        Ok(s.committed.iter().find(|c| c.0 == height).map(|c| (c.1.clone(), c.2.clone())))
     }
 
     fn history_min_height(&self) -> u64 {

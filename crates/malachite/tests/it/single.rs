@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use chorus_consensus::{CommitCertificate, ConsensusConfig, run};
+use chorus_consensus::{CommitCertificate, ConsensusConfig, Error, run};
 
 use crate::common::{
     TestApp, addr, assert_heights_in_order, home, init_logs, report_latency, validators, wait_for,
@@ -54,4 +54,29 @@ async fn restarted_validator_continues_at_the_next_height() {
     handle.stop().await;
     assert_heights_in_order(&app);
     println!("restarted and continued to height {}", app.committed().len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_application_that_cannot_commit_stops_the_host_with_its_error_instead_of_aborting() {
+    init_logs();
+    let sk = [4u8; 32];
+    let app = TestApp::new(validators(&[sk], 1));
+    app.fail_commit_at(3);
+    let mut cfg = ConsensusConfig::new(home("fail-commit"), addr(29700));
+    cfg.block_time = Duration::ZERO;
+    cfg.moniker = "f0".into();
+    let mut handle = run(sk, cfg, app.clone()).await.unwrap();
+    let stopped = tokio::time::timeout(Duration::from_secs(60), handle.stopped())
+        .await
+        .expect("the host stops after the failed commit");
+    match stopped {
+        Err(Error::Application(e)) => {
+            assert!(e.to_string().contains("disk failed committing height 3"), "{e}")
+        }
+        other => panic!("expected the application's error, got {other:?}"),
+    }
+    assert!(handle.is_finished());
+    assert_eq!(app.committed().len(), 2, "nothing after the failed height was committed");
+    assert!(handle.stopped().await.is_ok(), "a second call returns at once");
+    handle.stop().await;
 }

@@ -175,6 +175,7 @@ fn raw_block(
 fn invalid_reason(r: Result<Hash, LedgerError>) -> String {
     match r {
         Err(LedgerError::InvalidBlock(m)) => m,
+        Err(LedgerError::Header(e)) => e.to_string(),
         other => panic!("expected an invalid block, got {other:?}"),
     }
 }

@@ -9,6 +9,7 @@ use chorus_types::Height;
 use chorus_types::learning::TaskId;
 
 use super::Task;
+use crate::TxError;
 use crate::codec::write;
 use crate::state::{StateDelta, StateRead};
 use crate::state_key;
@@ -44,15 +45,19 @@ fn parse(key: &[u8]) -> Option<(Height, TaskId)> {
 /// The queue entries due at `height`, in task order. Heights are consecutive (the ledger only
 /// accepts a block at the previous height + 1) and every entry is scheduled strictly after the
 /// height that schedules it, so looking up exactly `height` misses nothing.
-pub(super) fn due(state: &dyn StateRead, height: Height) -> Vec<(Height, TaskId)> {
-    state
-        .scan_prefix(&state_key::learning_due_at(height))
+pub(super) fn due(state: &dyn StateRead, height: Height) -> Result<Vec<(Height, TaskId)>, TxError> {
+    Ok(state
+        .scan_prefix(&state_key::learning_due_at(height))?
         .iter()
         .filter_map(|(k, _)| parse(k))
-        .collect()
+        .collect())
 }
 
 /// Queue entries (height, task), for tests and diagnostics.
-pub fn queue(state: &dyn StateRead) -> Vec<(Height, TaskId)> {
-    state.scan_prefix(state_key::LEARNING_DUE_PREFIX).iter().filter_map(|(k, _)| parse(k)).collect()
+pub fn queue(state: &dyn StateRead) -> Result<Vec<(Height, TaskId)>, TxError> {
+    Ok(state
+        .scan_prefix(state_key::LEARNING_DUE_PREFIX)?
+        .iter()
+        .filter_map(|(k, _)| parse(k))
+        .collect())
 }

@@ -60,7 +60,7 @@ fn complete_unbondings(
     ctx: &BlockContext,
     events: &mut Vec<Event>,
 ) -> Result<(), TxError> {
-    for (k, _) in delta.scan_prefix(keys::UBD_QUEUE) {
+    for (k, _) in delta.scan_prefix(keys::UBD_QUEUE)? {
         if queue_time(&k, keys::UBD_QUEUE) > ctx.time_ms {
             break;
         }
@@ -93,7 +93,7 @@ fn complete_unbondings(
 }
 
 fn complete_redelegations(delta: &mut StateDelta<'_>, ctx: &BlockContext) -> Result<(), TxError> {
-    for (k, _) in delta.scan_prefix(keys::RED_QUEUE) {
+    for (k, _) in delta.scan_prefix(keys::RED_QUEUE)? {
         if queue_time(&k, keys::RED_QUEUE) > ctx.time_ms {
             break;
         }
@@ -149,7 +149,7 @@ pub(super) fn update_validator_set(
     let pr = power_params(delta)?;
     let mut set: Vec<ValidatorInfo> = Vec::new();
     let mut total: u64 = 0;
-    for (k, _) in delta.scan_prefix(keys::POWER) {
+    for (k, _) in delta.scan_prefix(keys::POWER)? {
         if set.len() >= sp.max_validators as usize {
             break;
         }
@@ -204,7 +204,7 @@ pub(super) fn update_validator_set(
         put_validator(delta, &v)?;
     }
     // Unbonding validators whose time has come: → Unbonded (removed if empty).
-    for (k, _) in delta.scan_prefix(keys::VAL_QUEUE) {
+    for (k, _) in delta.scan_prefix(keys::VAL_QUEUE)? {
         if queue_time(&k, keys::VAL_QUEUE) > time_ms {
             break;
         }
@@ -223,7 +223,7 @@ pub(super) fn update_validator_set(
         }
     }
     // Validators whose last share was unbonded in this block.
-    for (k, _) in delta.scan_prefix(keys::EMPTY) {
+    for (k, _) in delta.scan_prefix(keys::EMPTY)? {
         delta.delete(k.clone());
         let Some(op) = key_operator(&k) else { continue };
         let Some(v) = validator(delta, &op)? else { continue };
@@ -259,7 +259,7 @@ fn remove_validator(
     }
     delta.delete(keys::dist_val(&op));
     for prefix in [keys::DIST_HIST, keys::DIST_SLASH] {
-        for (k, _) in delta.scan_prefix(&keys::k(prefix, &[&op.0])) {
+        for (k, _) in delta.scan_prefix(&keys::k(prefix, &[&op.0]))? {
             delta.delete(k);
         }
     }

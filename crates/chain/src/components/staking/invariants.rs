@@ -28,8 +28,12 @@ fn check_indexes(state: &dyn StateRead, vals: &[Validator]) -> Result<(), String
     let e = |x: TxError| x.to_string();
     let pr = power_params(state).map_err(e)?;
     let want: BTreeSet<Vec<u8>> = vals.iter().filter_map(|v| power_key(v, &pr)).collect();
-    let have: BTreeSet<Vec<u8>> =
-        state.scan_prefix(keys::POWER).into_iter().map(|(k, _)| k).collect();
+    let have: BTreeSet<Vec<u8>> = state
+        .scan_prefix(keys::POWER)
+        .map_err(|x| x.to_string())?
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
     if want != have {
         return Err(format!("power index has {} keys, validators need {}", have.len(), want.len()));
     }
@@ -45,7 +49,11 @@ fn check_indexes(state: &dyn StateRead, vals: &[Validator]) -> Result<(), String
         return Err(format!("{} bonded validators but {} in the set", bonded.len(), set.len()));
     }
     for v in vals.iter().filter(|v| v.status == BondStatus::Unbonding) {
-        if state.get(&keys::val_queue(v.unbonding_time_ms, &v.operator)).is_none() {
+        if state
+            .get(&keys::val_queue(v.unbonding_time_ms, &v.operator))
+            .map_err(|x| x.to_string())?
+            .is_none()
+        {
             return Err(format!("unbonding validator {} not in the validator queue", v.operator));
         }
     }

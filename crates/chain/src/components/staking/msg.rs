@@ -247,7 +247,7 @@ fn create_validator(
         "staking.create_validator",
         vec![
             ("validator", sender.to_string()),
-            ("consensus_key", format!("0x{}", hex(consensus_key))),
+            ("consensus_key", format!("0x{}", hex::encode(consensus_key))),
             ("self_delegation", self_delegation.to_string()),
             ("commission_rate", commission.rate.to_string()),
         ],
@@ -591,8 +591,4 @@ fn submit_evidence(
 ) -> Result<(), TxError> {
     handle_evidence(delta, ctx.block, evidence, events)?;
     Ok(())
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }

@@ -22,7 +22,7 @@ pub(super) fn list<T: BorshDeserialize>(
     prefix: &[u8],
 ) -> Result<Vec<(Vec<u8>, T)>, TxError> {
     state
-        .scan_prefix(prefix)
+        .scan_prefix(prefix)?
         .into_iter()
         .map(|(k, v)| {
             borsh::from_slice(&v).map(|t| (k.clone(), t)).map_err(|_| TxError::corrupt(&k))
