@@ -201,27 +201,6 @@ pub struct RoundView {
     pub revealed: Vec<RevealedView>,
     /// Outcome (from the aggregate phase on).
     pub outcome: Option<OutcomeView>,
-    /// What finalization paid (finalized rounds only).
-    pub payout: Option<PayoutView>,
-}
-
-/// The rewards a finalized round paid, as the ledger recorded them (decimal amounts).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PayoutView {
-    /// Paid to accepted participants.
-    pub participants: String,
-    /// Paid to attesting validators.
-    pub validators: String,
-    /// Left in the task's escrow.
-    pub returned_to_escrow: String,
-}
-
-impl PayoutView {
-    /// Participants' and validators' rewards together.
-    pub fn total(&self) -> u128 {
-        let parse = |s: &str| s.parse::<u128>().unwrap_or(0);
-        parse(&self.participants).saturating_add(parse(&self.validators))
-    }
 }
 
 /// A model version (`GET /v1/learning/tasks/{id}/versions`).
@@ -365,11 +344,6 @@ pub fn round_to_view(state: &dyn StateRead, rd: &Round) -> Result<RoundView, cra
         faults: rd.faults,
         failure: rd.failure.clone(),
         model_id: rd.model_id,
-        payout: rd.payout.map(|p| PayoutView {
-            participants: p.participants.to_string(),
-            validators: p.validators.to_string(),
-            returned_to_escrow: p.returned_to_escrow.to_string(),
-        }),
         selection: learning::selection(state, t, r)?
             .into_iter()
             .map(|(address, s)| SelectionView { address, rank: s.rank, shards: s.shards })

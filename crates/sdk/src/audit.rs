@@ -287,12 +287,6 @@ pub async fn run_with_key<L: LedgerSource, B: BlobStore>(
         if want != got {
             fail!(r, None, "rewards", "recomputed {want:?}, paid {got:?}");
         }
-        let sum = |v: &[(Address, u128)]| v.iter().map(|(_, a)| *a).sum::<u128>();
-        let recorded = rd.payout.as_ref().map(|p| (p.participants.clone(), p.validators.clone()));
-        let expected = (sum(&split.participants).to_string(), sum(&split.validators).to_string());
-        if recorded.as_ref() != Some(&expected) {
-            fail!(r, None, "rewards", "round records payout {recorded:?}, recomputed {expected:?}");
-        }
         rep.rewards += 1;
     }
     Ok(rep)

@@ -10,8 +10,8 @@ use chorus_types::{Address, Amount, Event, Hash, Height};
 use super::math::split_rewards;
 use super::queue::{reschedule, wake};
 use super::{
-    ESCROW_POOL, LearningError, ModelVersion, Outcome, Phase, Res, Round, RoundPayout, Task,
-    TaskStatus, ev, math, open_round, power_of, put_round, put_task,
+    ESCROW_POOL, LearningError, ModelVersion, Outcome, Phase, Res, Round, Task, TaskStatus, ev,
+    math, open_round, power_of, put_round, put_task,
 };
 use crate::codec::{read, write};
 use crate::components::bank;
@@ -157,11 +157,6 @@ fn finalize(
     }
     rd.phase = Phase::Finalized;
     rd.model_id = Some(model_id);
-    rd.payout = Some(RoundPayout {
-        participants: p_total,
-        validators: v_total,
-        returned_to_escrow: split.returned,
-    });
     t.open_round = None;
     // The next round opens (or the task ends) at the next block's hook.
     wake(delta, t, height.saturating_add(1));

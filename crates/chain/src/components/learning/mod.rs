@@ -38,10 +38,9 @@ pub use msg::rollback;
 pub(crate) use msg::{check_stateful, check_stateless, execute, spend};
 pub use queue::queue;
 pub use records::{
-    CommitRecord, ModelVersion, Outcome, Phase, RevealRecord, Round, RoundPayout, ScoreRecord,
-    Selection, Task, TaskStatus, UpdateScore, commits, current_model, model_version,
-    model_versions, outcome, participants, referenced_blobs, revealed_updates, round, scores,
-    selection, task, tasks,
+    CommitRecord, ModelVersion, Outcome, Phase, RevealRecord, Round, ScoreRecord, Selection, Task,
+    TaskStatus, UpdateScore, commits, current_model, model_version, model_versions, outcome,
+    participants, referenced_blobs, revealed_updates, round, scores, selection, task, tasks,
 };
 pub(crate) use round::begin_block;
 pub use round::{designated_aggregator, eligible_participants};

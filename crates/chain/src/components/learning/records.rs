@@ -152,20 +152,6 @@ pub struct Round {
     pub failure: Option<String>,
     /// Finalized model.
     pub model_id: Option<Hash>,
-    /// What finalization paid out of the task's escrow (set when the round finalizes).
-    pub payout: Option<RoundPayout>,
-}
-
-/// The rewards a finalized round paid, as the ledger computed them: what clients show instead
-/// of recomputing the split.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
-pub struct RoundPayout {
-    /// Paid to accepted participants.
-    pub participants: Amount,
-    /// Paid to validators that attested the aggregate.
-    pub validators: Amount,
-    /// Left in the task's escrow (rounding, absent attesters).
-    pub returned_to_escrow: Amount,
 }
 
 /// A selected participant, stored at `learning/sel/<task><round><addr>`.
@@ -264,7 +250,7 @@ fn decode_all<T: BorshDeserialize>(
     prefix: &[u8],
 ) -> Result<Vec<(Vec<u8>, T)>, TxError> {
     state
-        .scan_prefix(prefix)?
+        .scan_prefix(prefix)
         .into_iter()
         .map(|(k, v)| match borsh::from_slice(&v) {
             Ok(t) => Ok((k, t)),

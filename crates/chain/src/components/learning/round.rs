@@ -117,7 +117,6 @@ fn open_new_round(
         faults: 0,
         failure: None,
         model_id: None,
-        payout: None,
     };
     put_round(delta, &rd);
     t.next_round += 1;
@@ -376,7 +375,7 @@ pub(crate) fn begin_block(
     ctx: &BlockContext,
     events: &mut Vec<Event>,
 ) -> Result<(), TxError> {
-    for (at, id) in queue::due(delta, ctx.height)? {
+    for (at, id) in queue::due(delta, ctx.height) {
         let mut t = load_task(delta, id)?;
         if t.next_tick != Some(at) {
             // A stale entry (the task was rescheduled): drop it.

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chorus_sdk::blobs::Replicated;
-use chorus_sdk::views::PayoutView;
+use chorus_sdk::views::{RoundView, TaskView};
 use chorus_sdk::{LedgerSource, NodeClient, TaskModel};
 use chorus_trainer::Dataset;
 use chorus_types::Hash;
@@ -74,6 +74,33 @@ impl RoundRow {
             self.seconds
         )
     }
+}
+
+/// The total reward paid for a finalized round (participants and validators), recomputed with
+/// the chain's own split.
+fn round_rewards(t: &TaskView, rd: &RoundView) -> u128 {
+    let Some(out) = &rd.outcome else { return 0 };
+    if rd.phase != "finalized" {
+        return 0;
+    }
+    let accepted: Vec<chorus_chain::components::learning::math::AcceptedUpdate> = out
+        .accepted
+        .iter()
+        .map(|a| chorus_chain::components::learning::math::AcceptedUpdate {
+            participant: a.participant,
+            update_id: a.update_id,
+            num_examples: a.num_examples,
+            consensus: a.consensus,
+            weight: a.weight.parse().unwrap_or(0),
+        })
+        .collect();
+    let split = chorus_chain::components::learning::math::split_rewards(
+        t.spec.reward_per_round,
+        t.spec.validator_share_bps,
+        &accepted,
+        &out.agreement,
+    );
+    split.participants.iter().chain(&split.validators).map(|(_, a)| *a).sum()
 }
 
 /// What following the task produced.
@@ -198,7 +225,7 @@ pub(super) async fn follow(
                 accepted: rd.outcome.as_ref().map_or(0, |o| o.accepted.len()),
                 accuracy: ev.map(|e| e.1),
                 loss: ev.map(|e| e.0),
-                rewards: rd.payout.as_ref().map_or(0, PayoutView::total).to_string(),
+                rewards: round_rewards(&t, &rd).to_string(),
                 // Finalized: the height its model version was recorded; failed: its deadline.
                 height: match rd.model_id {
                     Some(_) => LedgerSource::versions(c0.as_ref(), task)
