@@ -250,7 +250,7 @@ fn decode_all<T: BorshDeserialize>(
     prefix: &[u8],
 ) -> Result<Vec<(Vec<u8>, T)>, TxError> {
     state
-        .scan_prefix(prefix)
+        .scan_prefix(prefix)?
         .into_iter()
         .map(|(k, v)| match borsh::from_slice(&v) {
             Ok(t) => Ok((k, t)),

@@ -375,7 +375,7 @@ pub(crate) fn begin_block(
     ctx: &BlockContext,
     events: &mut Vec<Event>,
 ) -> Result<(), TxError> {
-    for (at, id) in queue::due(delta, ctx.height) {
+    for (at, id) in queue::due(delta, ctx.height)? {
         let mut t = load_task(delta, id)?;
         if t.next_tick != Some(at) {
             // A stale entry (the task was rescheduled): drop it.
