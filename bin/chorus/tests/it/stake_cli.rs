@@ -347,9 +347,22 @@ fn staking_and_governance_commands_delegate_unbond_pay_rewards_and_pass_a_propos
     std::fs::write(&ev_file, serde_json::to_vec(&evidence).unwrap()).unwrap();
     let out = cli.ok(&["tx", "stake", "submit-evidence", "--file", ev_file.to_str().unwrap()]);
     assert!(committed_ok(&out), "{out}");
-    assert_eq!(event_amount(&out, "staking.slash"), 250_000_000, "{out}");
+    // The joiner runs no node, so on a slow machine the liveness window may already have
+    // jailed it and slashed its downtime fraction (1 %) before the evidence lands: the double
+    // sign takes 5 % of whatever it holds then.
+    let before: u128 = out["receipt"]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "staking.slash")
+        .flat_map(|e| e["attributes"].as_array().unwrap())
+        .find(|kv| kv[0] == "tokens_before")
+        .map(|kv| kv[1].as_str().unwrap().parse().unwrap())
+        .expect("the slash event names the tokens before it");
+    assert!(before == 5_000_000_000 || before == 4_950_000_000, "tokens before: {before}");
+    assert_eq!(event_amount(&out, "staking.slash"), before / 20, "{out}");
     let v = cli.ok(&["query", "validator", &op2]);
-    assert_eq!(v["tokens"], "4750000000", "{v}");
+    assert_eq!(v["tokens"], (before - before / 20).to_string(), "{v}");
     assert_eq!(v["jailed"], true);
     assert_eq!(v["signing_info"]["tombstoned"], true);
     let out =
