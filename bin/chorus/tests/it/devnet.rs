@@ -205,10 +205,27 @@ fn four_validator_processes_finalize_the_same_model_as_one_validator() {
 /// the devnet is bit-for-bit reproducible, so this id changes only when training, aggregation,
 /// scoring or the protocol's numbers change. Whoever moves it updates it here with the reason.
 ///
-/// History: `0x90098909…` since the native trainer passes (unchanged by the architecture
-/// splits and the "safe among strangers" consensus, mempool and store changes).
+/// The id holds on every x86-64 CPU with AVX2 and FMA (x86-64-v3): the trainer's matrix products
+/// run gemm's AVX2 kernels there. Other CPUs (aarch64, x86 without AVX2) run other kernels, which
+/// sum in another order; their devnet is as reproducible, with its own id.
+///
+/// History: `0x90098909…` since the native trainer passes, measured on AVX-512 machines (gemm was
+/// built with its AVX-512 kernels then). `0xb8668c3b…` since those kernels are off: an AVX2-only
+/// machine had ended at this id all along, so the two kinds of machine disagreed.
 const DEFAULT_DEVNET_MODEL: &str =
-    "0x900989091f8f0b0531ba7fe34425324599aadc1841295f5dfb7608ee9e338cfe";
+    "0xb8668c3b7313647ac010b9d0b556c1bfb485eb8a3a008fa25da6b6ed19ebda33";
+
+/// Whether this CPU runs the kernels [`DEFAULT_DEVNET_MODEL`] was trained with.
+fn runs_the_pinned_kernels() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
 
 #[test]
 fn the_default_devnet_ends_with_the_pinned_model_id_and_accuracy() {
@@ -221,5 +238,9 @@ fn the_default_devnet_ends_with_the_pinned_model_id_and_accuracy() {
     assert_eq!(v["rounds"].as_array().unwrap().len(), 20);
     let acc = v["final_accuracy"].as_f64().unwrap();
     assert!(acc >= 0.975, "default devnet reached only {acc}");
-    assert_eq!(final_model(&v), DEFAULT_DEVNET_MODEL);
+    if runs_the_pinned_kernels() {
+        assert_eq!(final_model(&v), DEFAULT_DEVNET_MODEL);
+    } else {
+        eprintln!("not an x86-64-v3 CPU: the model id {} is not compared", final_model(&v));
+    }
 }

@@ -97,12 +97,13 @@ fn committed_ok(out: &Value) -> bool {
 #[test]
 fn staking_and_governance_commands_delegate_unbond_pay_rewards_and_pass_a_proposal() {
     let mut c = Cluster::init(1, 100);
-    // A short voting period so the proposal is decided within the test, and a minimum deposit
+    // A short voting period so the proposal is decided within the test (long enough for the few
+    // CLI calls between the deposit and the vote on a loaded CI machine), and a minimum deposit
     // of 1000 (the default is 10^9) so the deposits below stay small: the only changes from the
     // genesis `chorus init` wrote.
     let gpath = c.home(0).join("genesis.json");
     let mut genesis: Value = serde_json::from_slice(&std::fs::read(&gpath).unwrap()).unwrap();
-    genesis["params"]["gov"]["voting_period_ms"] = 6_000.into();
+    genesis["params"]["gov"]["voting_period_ms"] = 30_000.into();
     genesis["params"]["gov"]["min_deposit"] = "1000".into();
     std::fs::write(&gpath, serde_json::to_vec_pretty(&genesis).unwrap()).unwrap();
     c.start(0);

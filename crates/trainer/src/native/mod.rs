@@ -9,9 +9,10 @@
 //! reference the tests compare these against (same parameters → same loss, logits and gradient to
 //! float rounding), and it stays the way to other devices (burn backends).
 //!
-//! Nothing here does I/O, reads a clock or draws entropy; results are deterministic for a given CPU
-//! (single-threaded products, fixed summation order). Floats never reach chain state from here: the
-//! only way out is [`crate::params::to_update`].
+//! Nothing here does I/O, reads a clock or draws entropy; results are deterministic for a given
+//! kind of CPU (single-threaded products, fixed summation order; gemm is built without its AVX-512
+//! kernels, so every x86-64 CPU with AVX2 and FMA computes the same bits). Floats never reach chain
+//! state from here: the only way out is [`crate::params::to_update`].
 
 mod cnn;
 mod dense;
