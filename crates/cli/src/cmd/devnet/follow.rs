@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chorus_sdk::blobs::Replicated;
-use chorus_sdk::views::{RoundView, TaskView};
 use chorus_sdk::{LedgerSource, NodeClient, TaskModel};
 use chorus_trainer::Dataset;
 use chorus_types::Hash;
@@ -76,31 +75,29 @@ impl RoundRow {
     }
 }
 
-/// The total reward paid for a finalized round (participants and validators), recomputed with
-/// the chain's own split.
-fn round_rewards(t: &TaskView, rd: &RoundView) -> u128 {
-    let Some(out) = &rd.outcome else { return 0 };
-    if rd.phase != "finalized" {
-        return 0;
+/// What the ledger paid for round `round` of `task` (participants and validators), read from the
+/// `learning.rewards_paid` event in the receipts of the block at `height`, where the round's model
+/// version was recorded: the chain's own figure, not a recomputation. 0 when no such event is
+/// there (a failed round pays nothing).
+async fn paid_for_round(
+    ledger: &NodeClient,
+    task: TaskId,
+    round: u32,
+    height: u64,
+) -> chorus_sdk::Result<u128> {
+    let Some(block) = LedgerSource::block(ledger, height).await? else { return Ok(0) };
+    let (task, round) = (task.to_string(), round.to_string());
+    for tx in &block.txs {
+        let Some(receipt) = LedgerSource::receipt(ledger, &tx.hash()).await? else { continue };
+        for e in receipt.events.iter().filter(|e| e.kind == "learning.rewards_paid") {
+            if e.attr("task") != Some(task.as_str()) || e.attr("round") != Some(round.as_str()) {
+                continue;
+            }
+            let amount = |k: &str| e.attr(k).and_then(|v| v.parse::<u128>().ok()).unwrap_or(0);
+            return Ok(amount("participants").saturating_add(amount("validators")));
+        }
     }
-    let accepted: Vec<chorus_chain::components::learning::math::AcceptedUpdate> = out
-        .accepted
-        .iter()
-        .map(|a| chorus_chain::components::learning::math::AcceptedUpdate {
-            participant: a.participant,
-            update_id: a.update_id,
-            num_examples: a.num_examples,
-            consensus: a.consensus,
-            weight: a.weight.parse().unwrap_or(0),
-        })
-        .collect();
-    let split = chorus_chain::components::learning::math::split_rewards(
-        t.spec.reward_per_round,
-        t.spec.validator_share_bps,
-        &accepted,
-        &out.agreement,
-    );
-    split.participants.iter().chain(&split.validators).map(|(_, a)| *a).sum()
+    Ok(0)
 }
 
 /// What following the task produced.
@@ -216,6 +213,23 @@ pub(super) async fn follow(
                 break;
             }
             let ev = evals.get(&reported).copied().flatten();
+            // Finalized: the height its model version was recorded; failed: its deadline.
+            let recorded_at = match rd.model_id {
+                Some(_) => LedgerSource::versions(c0.as_ref(), task)
+                    .await
+                    .ok()
+                    .and_then(|vs| vs.into_iter().find(|v| v.round == Some(reported)))
+                    .map(|v| v.height),
+                None => None,
+            };
+            let rewards = match recorded_at {
+                Some(h) => match paid_for_round(c0, task, reported, h).await {
+                    Ok(paid) => paid,
+                    // The node did not answer: try this round again on the next tick.
+                    Err(_) => break,
+                },
+                None => 0,
+            };
             let row = RoundRow {
                 round: reported,
                 status: rd.phase.clone(),
@@ -225,16 +239,8 @@ pub(super) async fn follow(
                 accepted: rd.outcome.as_ref().map_or(0, |o| o.accepted.len()),
                 accuracy: ev.map(|e| e.1),
                 loss: ev.map(|e| e.0),
-                rewards: round_rewards(&t, &rd).to_string(),
-                // Finalized: the height its model version was recorded; failed: its deadline.
-                height: match rd.model_id {
-                    Some(_) => LedgerSource::versions(c0.as_ref(), task)
-                        .await
-                        .ok()
-                        .and_then(|vs| vs.into_iter().find(|v| v.round == Some(reported)))
-                        .map_or(height, |v| v.height),
-                    None => rd.ends[4].min(height),
-                },
+                rewards: rewards.to_string(),
+                height: recorded_at.unwrap_or_else(|| rd.ends[4].min(height)),
                 seconds: round_started.elapsed().as_secs_f64(),
                 model_id: rd.model_id,
             };
