@@ -9,6 +9,7 @@ mod host;
 mod proposer;
 mod streams;
 mod types;
+pub mod wire;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

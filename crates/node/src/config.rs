@@ -213,13 +213,37 @@ impl NodeConfig {
         path: &Path,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<NodeConfig, ConfigError> {
+        let text = if path.exists() {
+            Some(
+                std::fs::read_to_string(path)
+                    .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?,
+            )
+        } else {
+            None
+        };
+        let name = path.display().to_string();
+        NodeConfig::overlay(text.as_deref().map(|t| (name.as_str(), t)), env)
+    }
+
+    /// Defaults, overlaid with the TOML `text` of a configuration file (if any), then with
+    /// `CHORUS__…` variables from `env`: [`NodeConfig::load`] without the file system.
+    pub fn from_toml(
+        text: Option<&str>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<NodeConfig, ConfigError> {
+        NodeConfig::overlay(text.map(|t| ("config.toml", t)), env)
+    }
+
+    /// `file` is `(name for errors, TOML text)`.
+    fn overlay(
+        file: Option<(&str, &str)>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<NodeConfig, ConfigError> {
         let mut value = toml::Value::try_from(NodeConfig::default())
             .map_err(|e| ConfigError::Invalid(e.to_string()))?;
-        if path.exists() {
-            let text = std::fs::read_to_string(path)
-                .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
-            let file: toml::Value = toml::from_str(&text)
-                .map_err(|e| ConfigError::Invalid(format!("{}: {e}", path.display())))?;
+        if let Some((name, text)) = file {
+            let file: toml::Value = toml::from_str(text)
+                .map_err(|e| ConfigError::Invalid(format!("{name}: {e}")))?;
             merge(&mut value, file);
         }
         for (k, v) in env {

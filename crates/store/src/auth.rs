@@ -94,17 +94,23 @@ pub fn sign_request(
 
 /// Why a signed request was refused (401, except [`AuthError::Busy`]: 503).
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub(crate) enum AuthError {
+pub enum AuthError {
+    /// A header is missing or malformed (its name).
     #[error("missing or malformed auth header {0}")]
     Malformed(&'static str),
+    /// The signature does not recover to the claimed address.
     #[error("signature does not verify")]
     BadSignature,
+    /// The timestamp is outside the skew window.
     #[error("timestamp outside the allowed skew window")]
     Stale,
+    /// Signed before the server started.
     #[error("request was signed before this server started (possible replay)")]
     BeforeStart,
+    /// The (signer, nonce) pair was already used.
     #[error("nonce already used")]
     Replay,
+    /// The nonce cache is full.
     #[error("too many signed requests in the replay window; retry later")]
     Busy,
 }
@@ -124,7 +130,7 @@ fn recover(msg: &[u8], sig: &[u8; 65]) -> Result<Address, AuthError> {
 /// before a restart was signed before it and cannot be replayed afterwards. Residual window: a
 /// request signed in the very second of the restart, or by a client whose clock runs ahead of the
 /// server's (by at most the skew window), may still replay once.
-pub(crate) struct NonceCache {
+pub struct NonceCache {
     seen: Mutex<HashMap<(Address, String), u64>>,
     cap: usize,
     started: u64,
@@ -138,7 +144,7 @@ impl Default for NonceCache {
 
 impl NonceCache {
     /// A cache of at most `cap` entries for a server started at unix second `started`.
-    pub(crate) fn new(cap: usize, started: u64) -> Self {
+    pub fn new(cap: usize, started: u64) -> Self {
         Self { seen: Mutex::new(HashMap::new()), cap: cap.max(1), started }
     }
 
@@ -173,13 +179,17 @@ fn header<'a>(h: &'a HeaderMap, name: &'static str) -> Result<Option<&'a str>, A
 }
 
 /// The result of checking a request's auth headers.
-pub(crate) struct Verified {
-    pub(crate) address: Address,
-    pub(crate) digest: BlobId,
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    /// The signer (recovered from the signature, equal to the claimed address).
+    pub address: Address,
+    /// The body digest that was signed.
+    pub digest: BlobId,
 }
 
-/// Checks the auth headers of a request. `Ok(None)` when the request carries no signature at all.
-pub(crate) fn verify_request(
+/// Checks the auth headers of a request (what the server does with every request's headers before
+/// anything else; `now` in unix seconds). `Ok(None)` when the request carries no signature at all.
+pub fn verify_request(
     headers: &HeaderMap,
     method: &str,
     path_and_query: &str,

@@ -27,8 +27,8 @@ mod sig;
 mod verify;
 
 pub use auth::{
-    HDR_ADDRESS, HDR_DIGEST, HDR_NONCE, HDR_SIGNATURE, HDR_TIMESTAMP, RequestSigner, SignedHeaders,
-    canonical_request, sign_request,
+    AuthError, HDR_ADDRESS, HDR_DIGEST, HDR_NONCE, HDR_SIGNATURE, HDR_TIMESTAMP, NonceCache,
+    RequestSigner, SignedHeaders, Verified, canonical_request, sign_request, verify_request,
 };
 pub use backend::{BlobBackend, BlobData, BlobMeta, BlobWriter, FsBackend, MemBackend};
 pub use challenge::{ChallengeProof, challenge, challenge_ranges, verify_challenge};
