@@ -149,3 +149,84 @@ fn peer(n: u8) -> PeerId {
 
 /// Bytes of block data per proposal part (a fuzz target sizes its blocks with it).
 pub const PART_BYTES: usize = CHUNK;
+
+/// One valid encoding per kind that can be built without a running engine (the fuzzers' seeds):
+/// proposal parts (`Init`, `Data`, `Fin`), their stream messages, signed votes and proposals,
+/// a value-sync status, request and response, and a validator proof.
+pub fn examples() -> Vec<(WireKind, Vec<u8>)> {
+    use malachitebft_app_channel::app::streaming::{StreamContent, StreamId};
+    use malachitebft_app_channel::app::types::sync::{RawDecidedValue, ValueRequest};
+    use malachitebft_core_types::{
+        ExtendedCommitCertificate, NilOrVal, Round, SignedMessage,
+    };
+    use malachitebft_signing_ed25519 as ed;
+    use malachitebft_sync::ValueResponse;
+
+    use crate::types::{Address, Height, Proposal, Sig, ValueId, Vote};
+
+    let codec = BorshCodec;
+    let mut out = Vec::new();
+    let mut push = |kind: WireKind, bytes: Result<Bytes, crate::codec::CodecError>| {
+        if let Ok(b) = bytes {
+            out.push((kind, b.to_vec()));
+        }
+    };
+    let sig = Sig(ed::Signature::from_bytes([3; 64]));
+    let addr = Address([2; 20]);
+    let parts = [
+        ProposalPart::Init { height: Height(1), round: Round::new(0), proposer: addr },
+        ProposalPart::Data(vec![1, 2, 3, 4]),
+        ProposalPart::Fin(sig),
+    ];
+    for p in &parts {
+        push(WireKind::ProposalPart, Codec::<ProposalPart>::encode(&codec, p));
+    }
+    let sid = StreamId::new(Bytes::from_static(&[0, 0, 0, 0, 0, 0, 0, 1]));
+    for (seq, p) in parts.iter().enumerate() {
+        let m = StreamMessage::new(sid.clone(), seq as u64, StreamContent::Data(p.clone()));
+        push(WireKind::StreamMessage, codec.encode(&m));
+    }
+    let fin: StreamMessage<ProposalPart> = StreamMessage::new(sid, 3, StreamContent::Fin);
+    push(WireKind::StreamMessage, codec.encode(&fin));
+    let vote = Vote {
+        typ: malachitebft_core_types::VoteType::Precommit,
+        height: Height(1),
+        round: Round::new(0),
+        value: NilOrVal::Val(ValueId([5; 32])),
+        validator_address: addr,
+        extension: None,
+    };
+    let signed_vote = SignedConsensusMsg::<Ctx>::Vote(SignedMessage::new(vote, sig));
+    push(WireKind::ConsensusMsg, codec.encode(&signed_vote));
+    let proposal = Proposal {
+        height: Height(1),
+        round: Round::new(0),
+        value: ValueId([5; 32]),
+        pol_round: Round::Nil,
+        validator_address: addr,
+    };
+    let signed_proposal = SignedConsensusMsg::<Ctx>::Proposal(SignedMessage::new(proposal, sig));
+    push(WireKind::ConsensusMsg, codec.encode(&signed_proposal));
+    let peer_id = peer(1);
+    let status: Status<Ctx> =
+        Status { peer_id, tip_height: Height(5), history_min_height: Height(1) };
+    push(WireKind::Status, codec.encode(&status));
+    let request: Request<Ctx> = Request::ValueRequest(ValueRequest::new(Height(1)..=Height(2)));
+    push(WireKind::Request, codec.encode(&request));
+    let certificate = ExtendedCommitCertificate {
+        height: Height(1),
+        round: Round::new(0),
+        value_id: ValueId([5; 32]),
+        commit_signatures: vec![
+            malachitebft_core_types::ExtendedCommitSignature::new(addr, sig, None),
+        ],
+    };
+    let response: Response<Ctx> = Response::ValueResponse(ValueResponse::new(
+        Height(1),
+        vec![RawDecidedValue::new(Bytes::from_static(b"block"), certificate)],
+    ));
+    push(WireKind::Response, codec.encode(&response));
+    let proof: ValidatorProof<Ctx> = ValidatorProof::new(vec![4; 32], peer(2).to_bytes(), sig);
+    push(WireKind::ValidatorProof, codec.encode(&proof));
+    out
+}
