@@ -132,11 +132,11 @@ fn task_spec() -> TaskSpec {
 const GENESIS_JSON: &str = r#"{
   "chain_id": 7,
   "genesis_time_ms": 1700000000000,
-  "accounts": [["0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266", "340282366920938463463374607431768211455"]],
+  "accounts": [["0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266", "1000000000000000000"]],
   "validators": [{
     "operator": "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266",
     "consensus_key": "0xd75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a",
-    "stake": "1000000"
+    "stake": "1000000000000"
   }],
   "params": { "bank": { "min_fee": 10 } }
 }"#;
