@@ -156,7 +156,8 @@ pub fn block(data: &[u8]) {
 /// limit: the `CHFU` fixed-point encoding or safetensors). A `CHFU` blob that validates re-encodes
 /// to its bytes; a safetensors one survives a safetensors round trip.
 pub fn update(data: &[u8]) {
-    let limits = ValidationLimits { max_norm: Some(Micros::from_int(100)), max_bytes: Some(1 << 20) };
+    let limits =
+        ValidationLimits { max_norm: Some(Micros::from_int(100)), max_bytes: Some(1 << 20) };
     let Ok(u) = validate_bytes(data, model_spec(), FixedScale::default(), &limits) else {
         return;
     };
@@ -302,7 +303,8 @@ pub fn task_spec(data: &[u8]) {
     };
     let _ = validate_spec(&spec);
     let _ = examples_cap(&spec, 3);
-    if let Some(rule) = chorus_fl::AggregationRule::default_for(&spec.aggregation.id.replace('_', "-"))
+    if let Some(rule) =
+        chorus_fl::AggregationRule::default_for(&spec.aggregation.id.replace('_', "-"))
     {
         let _ = rule.validate();
     }

@@ -156,9 +156,7 @@ pub const PART_BYTES: usize = CHUNK;
 pub fn examples() -> Vec<(WireKind, Vec<u8>)> {
     use malachitebft_app_channel::app::streaming::{StreamContent, StreamId};
     use malachitebft_app_channel::app::types::sync::{RawDecidedValue, ValueRequest};
-    use malachitebft_core_types::{
-        ExtendedCommitCertificate, NilOrVal, Round, SignedMessage,
-    };
+    use malachitebft_core_types::{ExtendedCommitCertificate, NilOrVal, Round, SignedMessage};
     use malachitebft_signing_ed25519 as ed;
     use malachitebft_sync::ValueResponse;
 
@@ -217,9 +215,9 @@ pub fn examples() -> Vec<(WireKind, Vec<u8>)> {
         height: Height(1),
         round: Round::new(0),
         value_id: ValueId([5; 32]),
-        commit_signatures: vec![
-            malachitebft_core_types::ExtendedCommitSignature::new(addr, sig, None),
-        ],
+        commit_signatures: vec![malachitebft_core_types::ExtendedCommitSignature::new(
+            addr, sig, None,
+        )],
     };
     let response: Response<Ctx> = Response::ValueResponse(ValueResponse::new(
         Height(1),

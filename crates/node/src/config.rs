@@ -242,8 +242,8 @@ impl NodeConfig {
         let mut value = toml::Value::try_from(NodeConfig::default())
             .map_err(|e| ConfigError::Invalid(e.to_string()))?;
         if let Some((name, text)) = file {
-            let file: toml::Value = toml::from_str(text)
-                .map_err(|e| ConfigError::Invalid(format!("{name}: {e}")))?;
+            let file: toml::Value =
+                toml::from_str(text).map_err(|e| ConfigError::Invalid(format!("{name}: {e}")))?;
             merge(&mut value, file);
         }
         for (k, v) in env {

@@ -115,7 +115,13 @@ fn task_spec() -> TaskSpec {
         data: DataMode::Private,
         rounds: 3,
         participants_per_round: 2,
-        phases: PhaseLengths { commit: 2, reveal: 2, score_commit: 2, score_reveal: 2, aggregate: 2 },
+        phases: PhaseLengths {
+            commit: 2,
+            reveal: 2,
+            score_commit: 2,
+            score_reveal: 2,
+            aggregate: 2,
+        },
         aggregation: RuleSpec { id: "fedavg".into(), params: vec![] },
         score_rule: RuleSpec { id: "loss_delta".into(), params: vec![] },
         min_quorum: 1,
@@ -150,10 +156,16 @@ fn write_seed_corpus() {
     w.put("transfer", one.encode());
     w.put("two-msgs", signed_tx(3, vec![transfer(1), transfer(u128::MAX)]).encode());
     w.put("no-msgs", signed_tx(1, vec![]).encode());
-    w.put("learning", signed_tx(2, vec![Msg::Learning(
-        chorus_types::learning::LearningMsg::CreateTask { spec: Box::new(task_spec()) },
-    )])
-    .encode());
+    w.put(
+        "learning",
+        signed_tx(
+            2,
+            vec![Msg::Learning(chorus_types::learning::LearningMsg::CreateTask {
+                spec: Box::new(task_spec()),
+            })],
+        )
+        .encode(),
+    );
     let mut unknown = one.encode();
     unknown[36] = 0xEE; // the first message's variant
     w.put("unknown-msg", unknown);
@@ -257,7 +269,8 @@ fn write_seed_corpus() {
     let mut w = Writer::new("task_spec");
     w.put("private", serde_json::to_vec_pretty(&task_spec()).unwrap());
     let mut s = task_spec();
-    s.data = DataMode::ShardPool { root: Hash([1; 32]), shard_count: 10, shards_per_participant: 2 };
+    s.data =
+        DataMode::ShardPool { root: Hash([1; 32]), shard_count: 10, shards_per_participant: 2 };
     s.aggregation = RuleSpec { id: "trimmed_mean".into(), params: vec![100_000] };
     s.dp = Some(DpSettings {
         epsilon_budget_micro: 8_000_000,
