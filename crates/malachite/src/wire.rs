@@ -125,9 +125,9 @@ pub fn reassemble(messages: &[(u8, &[u8])], max_value_bytes: usize) -> Reassembl
     for (publisher, bytes) in messages {
         let decoded: Result<StreamMessage<ProposalPart>, _> =
             codec.decode(Bytes::copy_from_slice(bytes));
-        let Ok(msg) = decoded else { continue };
+        let (Ok(msg), Some(publisher)) = (decoded, peer(*publisher)) else { continue };
         out.decoded += 1;
-        match buffer.offer(peer(*publisher), msg, 1, |_, _, _| true) {
+        match buffer.offer(publisher, msg, 1, |_, _, _| true) {
             Accepted::Complete(_) => out.complete += 1,
             Accepted::Queued => out.queued += 1,
             Accepted::Dropped(_) => out.dropped += 1,
@@ -138,13 +138,12 @@ pub fn reassemble(messages: &[(u8, &[u8])], max_value_bytes: usize) -> Reassembl
     out
 }
 
-/// A fixed peer id per publisher index (identity multihash).
-fn peer(n: u8) -> PeerId {
+/// A fixed peer id per publisher index (an identity multihash of 32 bytes: always valid).
+fn peer(n: u8) -> Option<PeerId> {
     let mut bytes = vec![0u8, 32];
     bytes.extend_from_slice(&[0; 31]);
     bytes.push(n);
-    // An identity multihash of 32 bytes is always a valid peer id; the fallback is unreachable.
-    PeerId::from_bytes(&bytes).unwrap_or_else(|_| PeerId::random())
+    PeerId::from_bytes(&bytes).ok()
 }
 
 /// Bytes of block data per proposal part (a fuzz target sizes its blocks with it).
@@ -155,10 +154,10 @@ pub const PART_BYTES: usize = CHUNK;
 /// a value-sync status, request and response, and a validator proof.
 pub fn examples() -> Vec<(WireKind, Vec<u8>)> {
     use malachitebft_app_channel::app::streaming::{StreamContent, StreamId};
-    use malachitebft_app_channel::app::types::sync::{RawDecidedValue, ValueRequest};
+    use malachitebft_app_channel::app::types::sync::RawDecidedValue;
     use malachitebft_core_types::{ExtendedCommitCertificate, NilOrVal, Round, SignedMessage};
     use malachitebft_signing_ed25519 as ed;
-    use malachitebft_sync::ValueResponse;
+    use malachitebft_sync::{ValueRequest, ValueResponse};
 
     use crate::types::{Address, Height, Proposal, Sig, ValueId, Vote};
 
@@ -205,10 +204,11 @@ pub fn examples() -> Vec<(WireKind, Vec<u8>)> {
     };
     let signed_proposal = SignedConsensusMsg::<Ctx>::Proposal(SignedMessage::new(proposal, sig));
     push(WireKind::ConsensusMsg, codec.encode(&signed_proposal));
-    let peer_id = peer(1);
-    let status: Status<Ctx> =
-        Status { peer_id, tip_height: Height(5), history_min_height: Height(1) };
-    push(WireKind::Status, codec.encode(&status));
+    if let Some(peer_id) = peer(1) {
+        let status: Status<Ctx> =
+            Status { peer_id, tip_height: Height(5), history_min_height: Height(1) };
+        push(WireKind::Status, codec.encode(&status));
+    }
     let request: Request<Ctx> = Request::ValueRequest(ValueRequest::new(Height(1)..=Height(2)));
     push(WireKind::Request, codec.encode(&request));
     let certificate = ExtendedCommitCertificate {
@@ -224,7 +224,8 @@ pub fn examples() -> Vec<(WireKind, Vec<u8>)> {
         vec![RawDecidedValue::new(Bytes::from_static(b"block"), certificate)],
     ));
     push(WireKind::Response, codec.encode(&response));
-    let proof: ValidatorProof<Ctx> = ValidatorProof::new(vec![4; 32], peer(2).to_bytes(), sig);
+    let proof: ValidatorProof<Ctx> =
+        ValidatorProof::new(vec![4; 32], peer(2).map(|p| p.to_bytes()).unwrap_or_default(), sig);
     push(WireKind::ValidatorProof, codec.encode(&proof));
     out
 }
