@@ -272,7 +272,7 @@ pub fn seal_secret() -> chorus_store::SealSecretKey {
 /// The most key-derivation work the keystore target lets a file ask for (scrypt `n·r`, `p`, and
 /// PBKDF2 iterations). The decoder caps these itself (scrypt up to 1 GiB, PBKDF2 up to 10⁷
 /// iterations); a fuzzer spending a second per input on legal but costly files would find nothing.
-const KEYSTORE_MAX_WORK: u64 = 1 << 12;
+pub const KEYSTORE_MAX_WORK: u64 = 1 << 12;
 
 fn keystore_is_cheap(v: &serde_json::Value) -> bool {
     let params = v.get("crypto").or_else(|| v.get("Crypto")).and_then(|c| c.get("kdfparams"));
